@@ -1,0 +1,63 @@
+"""The `akg` command group.
+
+Commands are thin: they parse options, call one library function and print. They are registered
+as entry points (`akg.commands` in pyproject.toml) and imported only when called, so this core
+package never imports the packages built on it and `akg --help` stays quick. Library errors
+(`AkgError`) become clean one-line messages with exit status 1, never tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib.metadata import entry_points
+from typing import Any
+
+import click
+
+from akg import __version__
+from akg.errors import AkgError
+
+
+def _registered() -> dict:
+    return {ep.name: ep for ep in entry_points(group="akg.commands")}
+
+
+class AkgGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(_registered()))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, name)
+        if cmd is None and name in _registered():
+            cmd = _registered()[name].load()
+        return cmd
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AkgError as e:
+            raise click.ClickException(str(e)) from e
+
+
+@click.group(cls=AkgGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="akg")
+def cli() -> None:
+    """AKG knowledge service: the Audio-centric Knowledge Graph in a graph database.
+
+    Without AKG_URI the embedded graph server is used (started on first use, on 127.0.0.1);
+    with AKG_URI, AKG_USER, AKG_PASSWORD (and AKG_DATABASE) a Neo4j 5 server.
+    """
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def progress_enabled() -> bool:
+    """Progress bars go to stderr, and only when a person watches it."""
+    return sys.stderr.isatty()
+
+
+def main() -> None:
+    cli(prog_name="akg")

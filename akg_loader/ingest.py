@@ -106,28 +106,31 @@ def collect(files: Sequence[ParsedFile]) -> dict[str, dict[tuple[str, str], Inco
 def _ingest_batch(run, relation: str, batch: list[tuple[tuple[str, str], Incoming]], now: str) -> tuple[int, int, int, int, int]:
     """One transaction's work; returns (created, updated, unchanged, entities_created, entities_existing)."""
     names = sorted({n for (h, t), _ in batch for n in (h, t)})
-    existing_names = {r["name"] for r in run(queries.get("ingest_existing_entities"), {"names": names})}
+    existing_names = set(run(queries.get("ingest_existing_entities"), {"names": names})[0]["names"])
     new_names = [n for n in names if n not in existing_names]
     if new_names:
         run(queries.get("ingest_create_entities"), {"names": new_names, "now": now})
     keys = [{"head": h, "tail": t} for (h, t), _ in batch]
-    old = {(r["head"], r["tail"]): r["props"] for r in run(queries.get("ingest_existing_triples"), {"keys": keys}, relation)}
-    writes, created, updated = [], 0, 0
+    found = run(queries.get("ingest_existing_triples"), {"keys": keys}, relation)[0]["triples"]
+    old = {(r["head"], r["tail"]): r["props"] for r in found}
+    creates, updates = [], []
     for (head, tail), incoming in batch:
         before = old.get((head, tail))
         props = merge(relation, before, incoming)
         if before is not None and all(before.get(k) == props.get(k) for k in PROVENANCE_KEYS):
             continue
-        if before is None:
-            created += 1
-            props["created_at"] = now
-        else:
-            updated += 1
         props["updated_at"] = now
-        writes.append({"head": head, "tail": tail, "props": props})
-    if writes:
-        run(queries.get("ingest_upsert_triples"), {"rows": writes}, relation)
-    return created, updated, len(batch) - created - updated, len(new_names), len(existing_names)
+        if before is None:
+            props["created_at"] = now
+            creates.append({"head": head, "tail": tail, "props": props})
+        else:
+            updates.append({"head": head, "tail": tail, "props": props})
+    # CREATE, not MERGE: this transaction has just seen that these triples do not exist.
+    if creates:
+        run(queries.get("ingest_create_triples"), {"rows": creates}, relation)
+    if updates:
+        run(queries.get("ingest_update_triples"), {"rows": updates}, relation)
+    return len(creates), len(updates), len(batch) - len(creates) - len(updates), len(new_names), len(existing_names)
 
 
 def ingest(graph: Graph, files: Sequence[ParsedFile], *, batch_size: int = 5000,

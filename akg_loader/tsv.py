@@ -79,7 +79,8 @@ def infer_source(path: Path, source: str | None) -> str:
         return source
     stem = path.name.lower()
     for known in KNOWN_SOURCES:
-        if known in stem:
+        # a whole word of the name ('AKG_test.tsv'), never part of one ('latest.tsv', 'straw.tsv')
+        if re.search(rf"(?<![a-z]){known}(?![a-z])", stem):
             return known
     raise InputError(f"cannot tell the source from the file name; pass --source (raw, pruned, test or a name of yours)",
                      file=str(path))
@@ -137,7 +138,7 @@ def read_file(path: str | Path, source: str | None = None, *, strict: bool = Fal
     parsed = ParsedFile(path=path, source=src, layout=layout)
     if crlf_lines:
         parsed.notes.append(note + " were read as LF")
-    seen: set[tuple[str, str, str]] = set()
+    seen: dict[tuple[str, str, str], int] = {}  # key -> index in parsed.rows
     columns = AKG_HEADER if layout == "akg" else TRIPLES_HEADER
 
     def reject(lineno: int, problem: str, raw: bytes) -> None:
@@ -173,8 +174,11 @@ def read_file(path: str | Path, source: str | None = None, *, strict: bool = Fal
         row = Row(lineno, normalise_name(values["head"]), relation, normalise_name(values["tail"]), verdict)
         if row.key in seen:
             parsed.duplicates += 1
+            earlier = seen[row.key]
+            if parsed.rows[earlier].verdict == "no" and row.verdict == "yes":
+                parsed.rows[earlier] = row  # as across files: a triple is accepted if any row accepts it
             continue
-        seen.add(row.key)
+        seen[row.key] = len(parsed.rows)
         parsed.rows.append(row)
 
     if strict and parsed.rejected:

@@ -1,0 +1,32 @@
+# Two commands on a fresh machine:  `make demo` (install, get the AKG, ingest, stats)  and  `make test`.
+VENV   ?= .venv
+PYTHON ?= python3
+AKG     = $(VENV)/bin/akg
+# The reference copy beside a checkout (no network needed); otherwise `akg dataset fetch` downloads.
+SHARED ?= ../shared
+
+.PHONY: install demo test test-all clean
+
+install: $(VENV)/.installed
+
+# torch is pinned and installed first: a looser requirement pulls several GB of CUDA packages.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet torch==2.13.0
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: install
+	@if [ -f $(SHARED)/AKG_dataset/AKG_pruned.tsv ]; then $(AKG) dataset fetch --from $(SHARED); else $(AKG) dataset fetch; fi
+	$(AKG) ingest AKG_dataset/AKG_pruned.tsv AKG_dataset/AKG_raw.tsv AKG_dataset/AKG_test.tsv
+	$(AKG) stats
+
+test: install
+	$(VENV)/bin/pytest -m "not slow"
+
+test-all: install
+	$(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

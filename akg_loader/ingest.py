@@ -92,7 +92,10 @@ def collect(files: Sequence[ParsedFile]) -> dict[str, dict[tuple[str, str], Inco
     by_relation: dict[str, dict[tuple[str, str], Incoming]] = defaultdict(dict)
     for parsed in files:
         for row in parsed.rows:
-            slot = by_relation[row.relation].setdefault((row.head, row.tail), Incoming())
+            triples = by_relation[row.relation]
+            slot = triples.get((row.head, row.tail))
+            if slot is None:
+                slot = triples[(row.head, row.tail)] = Incoming()
             first_seen = not slot.files
             slot.sources.add(parsed.source)
             slot.files.add(parsed.path.name)
@@ -103,34 +106,49 @@ def collect(files: Sequence[ParsedFile]) -> dict[str, dict[tuple[str, str], Inco
     return by_relation
 
 
-def _ingest_batch(run, relation: str, batch: list[tuple[tuple[str, str], Incoming]], now: str) -> tuple[int, int, int, int, int]:
-    """One transaction's work; returns (created, updated, unchanged, entities_created, entities_existing)."""
-    names = sorted({n for (h, t), _ in batch for n in (h, t)})
-    existing_names = set(run(queries.get("ingest_existing_entities"), {"names": names})[0]["names"])
-    new_names = [n for n in names if n not in existing_names]
+@dataclass
+class Batch:
+    """One transaction's worth of triples of one relation, prepared outside the transaction."""
+    relation: str
+    items: list[tuple[tuple[str, str], Incoming]]
+    names: list[str]
+    fresh: list[dict]          # the provenance of each triple if it turns out to be new
+
+
+def prepare(relation: str, items: list[tuple[tuple[str, str], Incoming]]) -> Batch:
+    names = sorted({n for (h, t), _ in items for n in (h, t)})
+    return Batch(relation, items, names, [merge(relation, None, incoming) for _, incoming in items])
+
+
+def _ingest_batch(run, batch: Batch, now: str) -> tuple[int, int, int, int]:
+    """One transaction's work; returns (created, updated, unchanged, entities_created)."""
+    relation = batch.relation
+    existing_names = set(run(queries.get("ingest_existing_entities"), {"names": batch.names})[0]["names"])
+    new_names = [n for n in batch.names if n not in existing_names]
     if new_names:
         run(queries.get("ingest_create_entities"), {"names": new_names, "now": now})
-    keys = [{"head": h, "tail": t} for (h, t), _ in batch]
-    found = run(queries.get("ingest_existing_triples"), {"keys": keys}, relation)[0]["triples"]
-    old = {(r["head"], r["tail"]): r["props"] for r in found}
+    # A triple can only exist already if both its entities did: look up just those.
+    keys = [{"head": h, "tail": t} for (h, t), _ in batch.items if h in existing_names and t in existing_names]
+    old = {}
+    if keys:
+        found = run(queries.get("ingest_existing_triples"), {"keys": keys}, relation)[0]["triples"]
+        old = {(r["head"], r["tail"]): r["props"] for r in found}
     creates, updates = [], []
-    for (head, tail), incoming in batch:
+    for ((head, tail), incoming), fresh in zip(batch.items, batch.fresh):
         before = old.get((head, tail))
-        props = merge(relation, before, incoming)
-        if before is not None and all(before.get(k) == props.get(k) for k in PROVENANCE_KEYS):
-            continue
-        props["updated_at"] = now
         if before is None:
-            props["created_at"] = now
-            creates.append({"head": head, "tail": tail, "props": props})
-        else:
-            updates.append({"head": head, "tail": tail, "props": props})
+            creates.append({"head": head, "tail": tail, "props": {**fresh, "created_at": now, "updated_at": now}})
+            continue
+        props = merge(relation, before, incoming)
+        if all(before.get(k) == props.get(k) for k in PROVENANCE_KEYS):
+            continue
+        updates.append({"head": head, "tail": tail, "props": {**props, "updated_at": now}})
     # CREATE, not MERGE: this transaction has just seen that these triples do not exist.
     if creates:
         run(queries.get("ingest_create_triples"), {"rows": creates}, relation)
     if updates:
         run(queries.get("ingest_update_triples"), {"rows": updates}, relation)
-    return len(creates), len(updates), len(batch) - len(creates) - len(updates), len(new_names), len(existing_names)
+    return len(creates), len(updates), len(batch.items) - len(creates) - len(updates), len(new_names)
 
 
 def ingest(graph: Graph, files: Sequence[ParsedFile], *, batch_size: int = 5000,
@@ -147,20 +165,21 @@ def ingest(graph: Graph, files: Sequence[ParsedFile], *, batch_size: int = 5000,
         summary.notes.extend(parsed.notes)
     by_relation = collect(files)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    plan = [(relation, items[i:i + batch_size])
+            for relation in sorted(by_relation)
+            for items in [sorted(by_relation[relation].items())]
+            for i in range(0, len(items), batch_size)]
     seen_entities: set[str] = set()
-    for relation in sorted(by_relation):
-        items = sorted(by_relation[relation].items())
-        for i in range(0, len(items), batch_size):
-            batch = items[i:i + batch_size]
-            c, u, n, ec, _ = graph.write_unit(lambda run: _ingest_batch(run, relation, batch, now),
-                                              name=f"ingest ({relation})")
-            summary.triples_created += c
-            summary.triples_updated += u
-            summary.triples_unchanged += n
-            summary.entities_created += ec
-            seen_entities.update(x for (h, t), _ in batch for x in (h, t))
-            if progress:
-                progress(len(batch))
+    for relation, items in plan:
+        batch = prepare(relation, items)
+        c, u, n, ec = graph.write_unit(lambda run: _ingest_batch(run, batch, now), name=f"ingest ({relation})")
+        summary.triples_created += c
+        summary.triples_updated += u
+        summary.triples_unchanged += n
+        summary.entities_created += ec
+        seen_entities.update(batch.names)
+        if progress:
+            progress(len(items))
     summary.triples = sum(len(v) for v in by_relation.values())
     summary.entities_existing = len(seen_entities) - summary.entities_created
     summary.seconds = time.perf_counter() - started

@@ -157,7 +157,8 @@ def read_file(path: str | Path, source: str | None = None, *, strict: bool = Fal
             reject(lineno, f"expected {width} tab-separated columns, found {len(parts)}", raw)
             continue
         values = dict(zip(columns, parts))
-        empty = [c for c in columns if not normalise_name(values[c])]
+        head, tail = normalise_name(values["head"]), normalise_name(values["tail"])
+        empty = [c for c in columns if not (head if c == "head" else tail if c == "tail" else values[c].strip())]
         if empty:
             reject(lineno, f"empty {', '.join(repr(c) for c in empty)} field", raw)
             continue
@@ -171,7 +172,7 @@ def read_file(path: str | Path, source: str | None = None, *, strict: bool = Fal
             if verdict is None:
                 reject(lineno, f"response must be 'Yes.' or 'No.', found {values['response']!r}", raw)
                 continue
-        row = Row(lineno, normalise_name(values["head"]), relation, normalise_name(values["tail"]), verdict)
+        row = Row(lineno, head, relation, tail, verdict)
         if row.key in seen:
             parsed.duplicates += 1
             earlier = seen[row.key]

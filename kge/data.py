@@ -1,0 +1,70 @@
+"""Training and test triples for the KGE, taken from the graph (never from TSV files directly).
+
+Training: accepted triples of the train split. Test: accepted triples of the test split. Both are
+exported through `akg_loader.export`, so they carry the content hash that a model records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from pykeen.triples import TriplesFactory
+
+from akg.errors import AkgError
+
+Triple = tuple[str, str, str]
+
+
+@dataclass
+class Split:
+    triples: list[Triple]
+    sha256: str
+
+
+@dataclass
+class Dataset:
+    train: Split
+    test: Split
+    graph_sha256: str
+
+
+def from_graph(graph, *, need_test: bool = True) -> Dataset:
+    from akg_loader.export import export_triples  # the graph side, imported only when used
+
+    train = export_triples(graph, split="train", status="accepted")
+    if not train.triples:
+        raise AkgError("the graph has no accepted training triples: ingest the AKG first (akg ingest AKG_pruned.tsv)")
+    test = export_triples(graph, split="test", status="accepted")
+    if need_test and not test.triples:
+        raise AkgError("the graph has no test split: ingest a test file first (akg ingest AKG_test.tsv)")
+    return Dataset(Split(train.triples, train.sha256), Split(test.triples, test.sha256), train.graph_sha256)
+
+
+def training_factory(triples: list[Triple], *, inverse: bool = False) -> TriplesFactory:
+    return TriplesFactory.from_labeled_triples(np.asarray(triples, dtype=str), create_inverse_triples=inverse)
+
+
+@dataclass
+class MappedTest:
+    """Test triples as ids; `unknown` counts those whose head, relation or tail the model never saw."""
+    mapped: torch.Tensor   # (n_known, 3) long
+    known: list[Triple]
+    unknown: list[Triple]
+
+    @property
+    def total(self) -> int:
+        return len(self.known) + len(self.unknown)
+
+
+def map_test(triples: list[Triple], entity_to_id: dict[str, int], relation_to_id: dict[str, int]) -> MappedTest:
+    known, unknown, rows = [], [], []
+    for h, r, t in triples:
+        if h in entity_to_id and t in entity_to_id and r in relation_to_id:
+            known.append((h, r, t))
+            rows.append((entity_to_id[h], relation_to_id[r], entity_to_id[t]))
+        else:
+            unknown.append((h, r, t))
+    mapped = torch.as_tensor(rows, dtype=torch.long).reshape(-1, 3)
+    return MappedTest(mapped, known, unknown)

@@ -1,0 +1,85 @@
+"""A lean training loop for RotatE: PyKEEN's model and loss, negatives shared across a batch.
+
+PyKEEN's sLCWA loop scores each negative triple separately: with 64 negatives per positive at
+dim 256 that is 1.2 million complex distance computations per epoch and about 14 s per epoch on
+2 cores, most of it complex autograd. Here each batch draws K negative entities once, shared by
+all of its positives, and scores every (query, negative) pair with one real matrix product:
+
+    ||q - e||^2 = ||q||^2 + ||e||^2 - 2 <q, e>     (q = h*r for tails, q = t*conj(r) for heads)
+
+so one batch gives each positive 2K negatives (K corrupted tails and K corrupted heads) for the
+price of two (B x 2d) @ (2d x K) products. The parameters are PyKEEN's (`model.entity_representations`,
+`model.relation_representations`), the loss is PyKEEN's (`loss.process_slcwa_scores`, e.g. NSSA,
+which weights the hardest negatives most), and `model.post_parameter_update()` keeps relations on
+the unit circle after each step, exactly as PyKEEN's own loops do. The trained model is an
+ordinary PyKEEN RotatE: it is evaluated, saved and loaded like any other.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from tqdm import tqdm
+
+from akg.errors import InputError
+
+
+def _cmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Complex product on real views (..., d, 2)."""
+    re = a[..., 0] * b[..., 0] - a[..., 1] * b[..., 1]
+    im = a[..., 0] * b[..., 1] + a[..., 1] * b[..., 0]
+    return torch.stack((re, im), dim=-1)
+
+
+def _conj(a: torch.Tensor) -> torch.Tensor:
+    return torch.stack((a[..., 0], -a[..., 1]), dim=-1)
+
+
+def _neg_distance_to(q: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+    """-||q_i - c_j|| for all i, j; q (B, 2d), cand (K, 2d) -> (B, K)."""
+    sq = (q * q).sum(1, keepdim=True) + (cand * cand).sum(1).unsqueeze(0) - 2.0 * q @ cand.T
+    return -sq.clamp_min(1e-12).sqrt()
+
+
+def train_lean(model, factory, *, epochs: int, batch_size: int, negatives: int, learning_rate: float,
+               seed: int, progress: bool = False,
+               on_epoch: Callable[[int, float, object], None] | None = None) -> list[float]:
+    if type(model).__name__ != "RotatE":
+        raise InputError("the lean training loop is written for RotatE; use --loop slcwa for other models")
+    device = next(model.parameters()).device
+    triples = factory.mapped_triples.to(device)
+    n, n_ent = len(triples), model.num_entities
+    k = min(negatives, n_ent)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    losses = []
+    bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not progress)
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(n, generator=gen).to(device)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            batch = triples[order[start:start + batch_size]]
+            h, r, t = batch[:, 0], batch[:, 1], batch[:, 2]
+            ent = torch.view_as_real(model.entity_representations[0](indices=None))      # (E, d, 2)
+            rel = torch.view_as_real(model.relation_representations[0](indices=r))       # (B, d, 2)
+            head_query = _cmul(ent[h], rel)            # h*r: where the tail should be
+            tail_query = _cmul(ent[t], _conj(rel))     # t*conj(r): where the head should be
+            b = len(batch)
+            positive = -(head_query - ent[t]).reshape(b, -1).norm(dim=1)
+            cand = ent[torch.randint(0, n_ent, (k,), generator=gen).to(device)].reshape(k, -1)
+            negative = torch.cat([_neg_distance_to(head_query.reshape(b, -1), cand),
+                                  _neg_distance_to(tail_query.reshape(b, -1), cand)], dim=1)
+            loss = model.loss.process_slcwa_scores(positive_scores=positive.unsqueeze(1), negative_scores=negative)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            model.post_parameter_update()  # relations back on the unit circle, as PyKEEN's loops do
+            total += float(loss) * b
+        losses.append(total / n)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        if on_epoch:
+            on_epoch(epoch, losses[-1], model)
+    return losses

@@ -1,0 +1,50 @@
+"""Training configurations: the paper's config 001 and our fast default, plus user overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from akg.errors import InputError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "RotatE"
+    embedding_dim: int = 256
+    learning_rate: float = 0.001
+    batch_size: int = 4096
+    epochs: int = 1000
+    training_loop: str = "slcwa"          # "slcwa" (negative sampling) or "lcwa" (1-N scoring)
+    negatives: int = 1                    # negatives per positive (slcwa only)
+    loss: str | None = None               # None: the model's PyKEEN default
+    loss_kwargs: dict = field(default_factory=dict)
+    inverse_triples: bool = False         # train on (t, r^-1, h) too, so head prediction is 1-N as well
+    seed: int = 42
+    device: str = "cpu"
+    preset: str = "custom"
+
+    def with_overrides(self, **overrides) -> TrainConfig:
+        given = {k: v for k, v in overrides.items() if v is not None}
+        unknown = set(given) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise InputError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **given)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # iKnow-audio's KGE_training/config.py, experiment 001 (PyKEEN pipeline defaults otherwise:
+    # sLCWA, one uniform negative per positive, margin ranking loss, Adam).
+    "paper": TrainConfig(model="RotatE", embedding_dim=256, learning_rate=0.001, batch_size=4096, epochs=1000,
+                         seed=42, preset="paper"),
+}
+
+
+def preset(name: str) -> TrainConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise InputError(f"unknown preset {name!r}; choose from {', '.join(sorted(PRESETS))}") from None

@@ -1,0 +1,85 @@
+"""Training with PyKEEN's models, losses and training loops, on triples from the graph."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from pykeen.losses import loss_resolver
+from pykeen.models import model_resolver
+from pykeen.training import LCWATrainingLoop, SLCWATrainingLoop
+from pykeen.training.callbacks import TrainingCallback
+from pykeen.triples import TriplesFactory
+from pykeen.utils import set_random_seed
+
+from akg.errors import InputError
+from kge.presets import TrainConfig
+
+
+def model_class(name: str):
+    try:
+        return model_resolver.lookup(name)
+    except (KeyError, ValueError):
+        from akg.relations import suggest
+
+        choices = sorted(model_resolver.lookup_dict)
+        raise InputError(f"unknown model {name!r}{suggest(name.lower(), choices)}; PyKEEN offers: {', '.join(choices)}") from None
+
+
+def build_model(config: TrainConfig, kg_info, *, seed: int | None = None):
+    """A fresh PyKEEN model for this config; `kg_info` gives the entity and relation counts."""
+    cls = model_class(config.model)
+    kwargs = {"triples_factory": kg_info, "random_seed": seed}
+    if config.embedding_dim:
+        kwargs["embedding_dim"] = config.embedding_dim
+    if config.loss:
+        kwargs["loss"] = loss_resolver.make(config.loss, config.loss_kwargs or None)
+    return cls(**kwargs)
+
+
+class _EpochHook(TrainingCallback):
+    def __init__(self, hook: Callable[[int, float, object], None]):
+        super().__init__()
+        self.hook = hook
+
+    def post_epoch(self, epoch: int, epoch_loss: float, **kwargs) -> None:
+        self.hook(epoch, epoch_loss, self.model)
+
+
+@dataclass
+class TrainResult:
+    model: object
+    losses: list[float]
+    seconds: float
+
+
+def train(config: TrainConfig, factory: TriplesFactory, *, progress: bool = False,
+          on_epoch: Callable[[int, float, object], None] | None = None) -> TrainResult:
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available here (use --device cpu)")
+    if config.training_loop not in ("lean", "slcwa", "lcwa"):
+        raise InputError(f"training loop {config.training_loop!r}: use lean, slcwa or lcwa")
+    set_random_seed(config.seed)
+    model = build_model(config, factory, seed=config.seed).to(config.device)
+    if config.training_loop == "lean":
+        from kge.lean import train_lean
+
+        started = time.perf_counter()
+        losses = train_lean(model, factory, epochs=config.epochs, batch_size=config.batch_size,
+                            negatives=config.negatives, learning_rate=config.learning_rate, seed=config.seed,
+                            progress=progress, on_epoch=on_epoch)
+        return TrainResult(model, losses, time.perf_counter() - started)
+    common = dict(model=model, triples_factory=factory, optimizer="adam",
+                  optimizer_kwargs={"lr": config.learning_rate})
+    if config.training_loop == "slcwa":
+        loop = SLCWATrainingLoop(**common, negative_sampler="basic",
+                                 negative_sampler_kwargs={"num_negs_per_pos": config.negatives})
+    else:
+        loop = LCWATrainingLoop(**common)
+    started = time.perf_counter()
+    losses = loop.train(triples_factory=factory, num_epochs=config.epochs, batch_size=config.batch_size,
+                        use_tqdm=progress, use_tqdm_batch=False,
+                        callbacks=[_EpochHook(on_epoch)] if on_epoch else None)
+    return TrainResult(model, list(losses or []), time.perf_counter() - started)

@@ -77,7 +77,7 @@ def train_lean(model, factory, *, epochs: int, batch_size: int, negatives: int, 
             loss.backward()
             optimizer.step()
             model.post_parameter_update()  # relations back on the unit circle, as PyKEEN's loops do
-            total += float(loss) * b
+            total += loss.item() * b
         losses.append(total / n)
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
         if on_epoch:

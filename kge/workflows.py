@@ -1,0 +1,87 @@
+"""The KGE workflows behind `akg train|evaluate|predict|models` (and the explorer): graph in, results out."""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from akg import queries
+from akg.graph import Graph
+from kge import store
+from kge.data import Dataset, from_graph, map_test, training_factory
+from kge.evaluate import evaluate
+from kge.presets import TrainConfig
+from kge.train import train
+
+
+def _progress_bar(total: int, desc: str, enabled: bool):
+    return tqdm(total=total, desc=desc, unit="triple", disable=not enabled, file=sys.stderr)
+
+
+def evaluate_on(model, entity_to_id: dict, relation_to_id: dict, data: Dataset, *, progress: bool = False,
+                device: str = "cpu") -> dict:
+    """Filtered metrics on the graph's test split: 'known' (scorable triples) and 'all' (unseen = misses)."""
+    train_mapped = map_test(data.train.triples, entity_to_id, relation_to_id).mapped
+    test = map_test(data.test.triples, entity_to_id, relation_to_id)
+    filter_triples = torch.cat([train_mapped, test.mapped]).to(device)
+    with _progress_bar(2 * len(test.known), "evaluate", progress) as bar:
+        metrics = evaluate(model, test.mapped.to(device), filter_triples, unknown=len(test.unknown), progress=bar.update)
+    metrics["test_triples"] = {"total": test.total, "known": len(test.known), "unseen_entities": len(test.unknown)}
+    return metrics
+
+
+@dataclass
+class Trained:
+    path: Path
+    metrics: dict | None
+    train_seconds: float
+    config: TrainConfig
+
+
+def train_from_graph(graph: Graph, config: TrainConfig, *, models_root: Path, name: str | None = None,
+                     evaluate_after: bool = True, progress: bool = False) -> Trained:
+    data = from_graph(graph, need_test=False)
+    factory = training_factory(data.train.triples, inverse=config.inverse_triples)
+    result = train(config, factory, progress=progress)
+    metrics = None
+    if evaluate_after and data.test.triples:
+        metrics = evaluate_on(result.model, factory.entity_to_id, factory.relation_to_id, data,
+                              progress=progress, device=config.device)
+    trained_on = {"train_sha256": data.train.sha256, "train_triples": len(data.train.triples),
+                  "test_sha256": data.test.sha256, "graph_sha256": data.graph_sha256,
+                  "entities": factory.num_entities, "relations": factory.num_relations}
+    path = store.save(result.model, config, factory.entity_to_id, factory.relation_to_id, root=models_root,
+                      name=name, metrics=metrics, losses=result.losses, trained_on=trained_on,
+                      train_seconds=result.seconds)
+    return Trained(path, metrics, result.seconds, config)
+
+
+def staleness(graph: Graph, stored: store.StoredModel) -> str | None:
+    """A warning when the graph's accepted training triples differ from what the model saw."""
+    from akg_loader.export import export_triples
+
+    now = export_triples(graph, split="train", status="accepted").sha256
+    then = stored.trained_on.get("train_sha256")
+    if then and now != then:
+        return (f"the graph has changed since model {stored.name} was trained (its training triples "
+                f"{then[:12]}…, the graph's now {now[:12]}…): retrain with `akg train`")
+    return None
+
+
+def known_tails(graph: Graph, head: str, relation: str) -> list[str]:
+    return graph.read(queries.get("known_tails"), {"head": head, "relation": relation}, relation=relation)[0]["tails"]
+
+
+def all_known(graph: Graph) -> dict[tuple[str, str], list[str]]:
+    """Every accepted (head, relation) -> tails, for batch prediction."""
+    from akg_loader.export import export_triples
+
+    out: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for h, r, t in export_triples(graph, split=None, status="accepted").triples:
+        out[(h, r)].append(t)
+    return out

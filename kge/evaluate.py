@@ -45,6 +45,7 @@ def ranks(model, mapped: torch.Tensor, filter_triples: torch.Tensor, *, batch_si
     """Realistic filtered ranks of every triple of `mapped`, per side: {'head': (n,), 'tail': (n,)}."""
     model.eval()
     device = next(model.parameters()).device
+    mapped, filter_triples = mapped.cpu(), filter_triples.cpu()  # index work on the CPU, scoring on the model's device
     n_ent = model.num_entities
     out = {}
     h, r, t = mapped[:, 0], mapped[:, 1], mapped[:, 2]

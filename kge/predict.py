@@ -64,23 +64,20 @@ class Predictor:
 
     def predict_batch(self, pairs: Iterable[tuple[str, str]], k: int = 10,
                       known: Mapping[tuple[str, str], Iterable[str]] | None = None) -> list[list[Prediction]]:
-        pairs = list(pairs)
         if k < 1:
             raise InputError("k must be at least 1")
-        if not pairs:
+        resolved = [self.resolve_pair(h, r) for h, r in pairs]
+        if not resolved:
             return []
-        ids = [(self._entity(h), self._relation(r)[1]) for h, r in pairs]
-        batch = torch.tensor([(h, r, 0) for h, r in ids], dtype=torch.long, device=self.device)
-        results = []
+        ids = torch.tensor([(self.entity_to_id[h], self.relation_to_id[r], 0) for h, r in resolved],
+                           dtype=torch.long, device=self.device)
         k = min(k, len(self.id_to_entity))
-        for start in range(0, len(batch), 4096):
-            scores = score_all(self.model, batch[start:start + 4096], "tail")
-            top = torch.topk(scores, k, dim=1)
-            for row, (vals, idx) in enumerate(zip(top.values.tolist(), top.indices.tolist())):
-                h, r = pairs[start + row]
-                known_tails = set((known or {}).get(self.resolve_pair(h, r), ()))
-                results.append([Prediction(self.id_to_entity[i], v, self.id_to_entity[i] in known_tails)
-                                for v, i in zip(vals, idx)])
+        names, results = self.id_to_entity, []
+        for start in range(0, len(ids), 2048):
+            top = torch.topk(score_all(self.model, ids[start:start + 2048], "tail", precise=False), k, dim=1)
+            for pair, vals, idx in zip(resolved[start:start + 2048], top.values.tolist(), top.indices.tolist()):
+                known_tails = set((known or {}).get(pair, ()))
+                results.append([Prediction(names[i], v, names[i] in known_tails) for v, i in zip(vals, idx)])
         return results
 
     def predict(self, head: str, relation: str, k: int = 10, known: Iterable[str] = ()) -> list[Prediction]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -23,7 +23,7 @@ class Settings:
     home: Path                 # AKG_HOME: embedded server data, credentials, models
     uri: str | None            # AKG_URI: an external Bolt server (Neo4j 5); None = embedded
     user: str | None
-    password: str | None
+    password: str | None = field(repr=False)
     database: str
     server_heap: str           # AKG_SERVER_HEAP: Java heap of the embedded server
 
@@ -34,7 +34,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        home = Path(env.get("AKG_HOME") or platformdirs.user_data_path("akg")).expanduser()
+        home = Path(env.get("AKG_HOME") or platformdirs.user_data_path("akg")).expanduser().resolve()
         uri = env.get("AKG_URI") or None
         user = env.get("AKG_USER") or None
         password = env.get("AKG_PASSWORD") or None

@@ -10,6 +10,7 @@ it through `server.json` rather than starting another. Layout under AKG_HOME:
     server.log         the server's console output
     server.lock        serialises start/stop between concurrent `akg` commands
     arcadedb/          the server's own root (databases, config, log): we write nothing in it
+    log/               ArcadeDB's own log files (it writes them relative to its working directory)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from akg.errors import ConfigError, GraphUnavailable
+from akg.files import write_atomic
 
 MAIN_CLASS = "com.arcadedb.server.ArcadeDBServer"
 USER = "root"  # ArcadeDB's server administrator; the only user the embedded server has
@@ -92,17 +94,12 @@ def _choose_port(env_name: str, default: int) -> int:
 
 def _write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read, atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_atomic(path, text, mode=0o600)
 
 
 class EmbeddedServer:
     def __init__(self, home: Path, *, database: str = "akg", heap: str = "2g"):
-        self.home = Path(home)
+        self.home = Path(home).expanduser().resolve()  # Java runs with cwd=home: relative paths would break
         self.database = database
         self.heap = heap
         self.root = self.home / "arcadedb"
@@ -144,20 +141,23 @@ class EmbeddedServer:
         return True
 
     def status(self) -> ServerState | None:
-        """The running server, or None. A stale state file (server killed) is cleaned up."""
+        """The running, ready server, or None. (server.json is written only once the server answers.)"""
         try:
             state = ServerState(**json.loads(self.state_file.read_text(encoding="utf-8")))
         except (FileNotFoundError, ValueError, TypeError):
             return None
-        if self._alive(state.pid):
-            return state
-        with contextlib.suppress(FileNotFoundError):
-            self.state_file.unlink()
-        return None
+        return state if self._alive(state.pid) else None
+
+    def _forget_stale(self) -> None:
+        """Under the lock: remove the state file of a server that is gone (killed, machine restarted)."""
+        if self.state_file.exists() and self.status() is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.state_file.unlink()
 
     @contextlib.contextmanager
     def _locked(self):
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.home, 0o700)  # the databases and credentials below are the owner's alone
         with open(self.lock_file, "a+") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
@@ -174,6 +174,7 @@ class EmbeddedServer:
             running = self.status()
             if running:
                 return running
+            self._forget_stale()
             pkg = package_dir()
             java = pkg / "jre" / "bin" / "java"
             if not java.exists():
@@ -206,14 +207,13 @@ class EmbeddedServer:
             _children[proc.pid] = proc
             state = ServerState(proc.pid, bolt_port, http_port,
                                 datetime.now(timezone.utc).isoformat(timespec="seconds"), str(self.root))
-            _write_private(self.state_file, json.dumps(asdict(state)))
             try:
                 self._wait_ready(state, user, password, timeout)
             except BaseException:
                 self._terminate(proc.pid, 10)
-                with contextlib.suppress(FileNotFoundError):
-                    self.state_file.unlink()
                 raise
+            # Only a ready server is announced: a command that finds server.json can use it at once.
+            _write_private(self.state_file, json.dumps(asdict(state)))
             return state
 
     def _wait_ready(self, state: ServerState, user: str, password: str, timeout: float) -> None:
@@ -259,6 +259,7 @@ class EmbeddedServer:
         with self._locked():
             state = self.status()
             if state is None:
+                self._forget_stale()
                 return False
             self._terminate(state.pid, timeout)
             with contextlib.suppress(FileNotFoundError):

@@ -42,10 +42,11 @@ def _text(query: str | Query, relation: str | None) -> tuple[str, str]:
 
 
 class Graph:
-    def __init__(self, driver: neo4j.Driver, database: str, *, describe: str = ""):
+    def __init__(self, driver: neo4j.Driver, database: str, *, describe: str = "", lock_dir=None):
         self.driver = driver
         self.database = database
         self.describe = describe or database
+        self.lock_dir = lock_dir  # the embedded server's home: where `exclusive` keeps its lock files
         agent = driver.get_server_info().agent if driver else ""
         # ArcadeDB announces itself as "Neo4j/5.26.0 compatible (ArcadeDB 26.10.2)".
         self.dialect = "arcadedb" if "arcadedb" in agent.lower() else "neo4j"
@@ -84,6 +85,28 @@ class Graph:
 
         with wrap_driver_errors(name), self.session() as s:
             return s.execute_write(tx_work)
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str):
+        """Serialise a whole job (an ingest) against the same job in other processes on this machine.
+
+        ArcadeDB's optimistic transactions let two concurrent ingests both see a triple missing and
+        both create it; for the embedded server a file lock in its home rules that out. Neo4j locks
+        the ingest lock node inside each transaction (cypher/ingest.cypher), so nothing is needed.
+        """
+        if self.lock_dir is None:
+            yield
+            return
+        import fcntl
+        from pathlib import Path
+
+        path = Path(self.lock_dir) / f"{name}.lock"
+        with open(path, "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def close(self) -> None:
         self.driver.close()

@@ -15,6 +15,7 @@ from functools import cache
 from importlib import resources
 
 from akg import queries
+from akg.errors import AkgError
 from akg.graph import Graph
 
 _FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.cypher$")
@@ -46,7 +47,18 @@ def applied(graph: Graph) -> set[int]:
 
 
 def apply(graph: Graph) -> list[str]:
-    """Apply the migrations the graph has not recorded yet; return their names."""
+    """Apply the migrations the graph has not recorded yet; return their names.
+
+    Two first commands may race here; every statement is idempotent, so the loser of a race on
+    the migration log simply tries once more and finds the work done.
+    """
+    try:
+        return _apply(graph)
+    except AkgError:
+        return _apply(graph)
+
+
+def _apply(graph: Graph) -> list[str]:
     done = applied(graph)
     ran = []
     for mig in all_migrations():

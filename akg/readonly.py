@@ -4,10 +4,11 @@ Three layers, because the two servers differ (ArcadeDB 26.10 answers `EXPLAIN` w
 `w` for every query, ignores transaction timeouts, and even *executes* schema commands under
 `EXPLAIN`; schema commands are also not rolled back there):
 
-1. A lexical check: after comments, the statement must begin with a reading clause (MATCH,
-   OPTIONAL MATCH, WITH, UNWIND, RETURN, CALL, SHOW). Schema and admin commands (CREATE INDEX,
-   DROP CONSTRAINT...) can only stand at the start of a statement, so they stop here, before
-   anything reaches the server.
+1. A lexical check, by one left-to-right scan of comments, strings and words: the statement must
+   begin with a reading clause (MATCH, OPTIONAL MATCH, WITH, UNWIND, RETURN, CALL, SHOW); write
+   and schema keywords (CREATE, MERGE, SET, DELETE, DROP, LOAD...) are refused wherever they
+   stand; a procedure may be called only from a short list of read procedures (ArcadeDB's
+   `do.when` would run any command). Nothing reaches the server before this passes.
 2. On Neo4j, `EXPLAIN` must report query type `r`.
 3. The query runs in an explicit transaction that is always rolled back, never committed, and the
    result's own summary must report type `r` with no updates. A write that slipped past 1 and 2
@@ -32,8 +33,23 @@ from akg.errors import QueryRefused, QueryTimeout
 from akg.graph import Graph, wrap_driver_errors
 
 READ_LEADS = {"MATCH", "OPTIONAL", "WITH", "UNWIND", "RETURN", "CALL", "SHOW"}
-_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
-_STRINGS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`", re.S)
+# Keywords that have no place in a read: refused wherever they stand outside strings and comments.
+# (LOAD: `LOAD CSV FROM 'file:///...'` reads the server's files, credentials included.)
+WRITE_WORDS = {"CREATE", "MERGE", "DELETE", "DETACH", "SET", "REMOVE", "DROP", "LOAD", "FOREACH", "ALTER",
+               "GRANT", "DENY", "REVOKE", "RENAME", "TERMINATE", "START", "STOP", "ENABLE", "DEALLOCATE", "REALLOCATE"}
+# Procedures may do anything (ArcadeDB's `do.when` runs schema commands), so only these are callable.
+READ_PROCEDURES = {"db.labels", "db.relationshiptypes", "db.propertykeys", "db.schema.visualization",
+                   "db.schema.nodetypeproperties", "db.schema.reltypeproperties", "dbms.components", "db.info"}
+# One left-to-right scan, so that a quote inside a comment (or the reverse) cannot hide code.
+_TOKENS = re.compile(r"""
+    (?P<comment>//[^\n]*|/\*.*?\*/)
+  | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+  | (?P<name>`[^`]*`)
+  | (?P<unterminated>/\*|['"`])
+  | (?P<word>[A-Za-z_][A-Za-z0-9_.]*)
+  | (?P<semicolon>;)
+  | (?P<other>\S)
+""", re.S | re.X)
 
 
 @dataclass
@@ -46,18 +62,31 @@ class QueryResult:
 
 
 def lexical_check(text: str) -> None:
-    code = _COMMENTS.sub(" ", _STRINGS.sub("''", text)).strip()
-    if not code:
+    """Refuse, before anything is sent, what a read-only query cannot contain (layer 1)."""
+    tokens = [(m.lastgroup, m.group()) for m in _TOKENS.finditer(text) if m.lastgroup != "comment"]
+    if any(kind == "unterminated" for kind, _ in tokens):
+        raise QueryRefused("the query has an unterminated string, quoted name or comment")
+    if not tokens:
         raise QueryRefused("the query is empty")
-    if ";" in code.rstrip().rstrip(";"):
+    if any(kind == "semicolon" for kind, _ in tokens[:-1]):
         raise QueryRefused("one statement at a time: the query contains ';'")
-    words = code.split(None, 2)
-    lead = words[0].upper()
+    lead = tokens[0][1].upper()
     if lead in {"EXPLAIN", "PROFILE"}:
-        raise QueryRefused(f"{lead} is not offered here: EXPLAIN executes schema commands on the embedded server, and PROFILE runs the query")
-    if lead not in READ_LEADS:
-        raise QueryRefused(f"read-only: a query may not begin with {words[0]!r}; "
+        raise QueryRefused(f"{lead} is not offered here: EXPLAIN executes schema commands on the embedded server, "
+                           "and PROFILE runs the query")
+    if tokens[0][0] != "word" or lead not in READ_LEADS:
+        raise QueryRefused(f"read-only: a query may not begin with {tokens[0][1]!r}; "
                            f"it must begin with one of {', '.join(sorted(READ_LEADS))}. The graph is unchanged.")
+    for i, (kind, value) in enumerate(tokens):
+        if kind != "word":
+            continue
+        if value.upper() in WRITE_WORDS:
+            raise QueryRefused(f"read-only: {value.upper()} is not allowed in a query here. The graph is unchanged.")
+        if value.upper() == "CALL" and i + 1 < len(tokens) and tokens[i + 1][0] == "word":
+            procedure = tokens[i + 1][1]
+            if procedure.lower() not in READ_PROCEDURES:
+                raise QueryRefused(f"read-only: procedure {procedure!r} is not on the list of read procedures "
+                                   f"({', '.join(sorted(READ_PROCEDURES))}). The graph is unchanged.")
 
 
 def to_plain(value: Any) -> Any:

@@ -8,13 +8,13 @@ the file's own sha256), the filters, and the version hash of the whole graph at 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from akg import queries
 from akg.graph import Graph
+from akg.files import commit, stage
 from akg.hashing import content_hash, tsv_lines
 
 SPLITS = ("train", "test")
@@ -35,25 +35,44 @@ class Export:
                 "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra}
 
 
+def _state(graph: Graph) -> list[tuple[str, str, str, str, str]]:
+    return [(r["head"], r["relation"], r["tail"], r["status"] or "", r["split"] or "")
+            for r in graph.read(queries.get("graph_state_triples"))]
+
+
 def graph_version(graph: Graph) -> str:
     """Content hash of every triple with its status and split: changes with any curation or ingest."""
-    rows = graph.read(queries.get("graph_state_triples"))
-    return content_hash((r["head"], r["relation"], r["tail"], r["status"] or "", r["split"] or "") for r in rows)
+    return content_hash(_state(graph))
 
 
 def export_triples(graph: Graph, *, split: str | None = "train", status: str | None = "accepted") -> Export:
-    rows = graph.read(queries.get("export_triples"), {"split": split, "status": status})
-    triples = sorted({(r["head"], r["relation"], r["tail"]) for r in rows})
-    return Export(triples, content_hash(triples), graph_version(graph), split, status)
+    """The triples with this split and status (None: any), and the graph's version, from one read."""
+    state = _state(graph)
+    triples = sorted({(h, r, t) for h, r, t, st, sp in state
+                      if (split is None or sp == split) and (status is None or st == status)})
+    return Export(triples, content_hash(triples), content_hash(state), split, status)
+
+
+def split_triples(graph: Graph, status: str = "accepted") -> tuple[Export, Export]:
+    """The train and test exports of one consistent read (for training and evaluation)."""
+    state = _state(graph)
+    version = content_hash(state)
+    out = []
+    for split in ("train", "test"):
+        triples = sorted({(h, r, t) for h, r, t, st, sp in state if sp == split and st == status})
+        out.append(Export(triples, content_hash(triples), version, split, status))
+    return out[0], out[1]
 
 
 def write_export(export: Export, path: Path, **meta) -> Path:
-    """Write the TSV and its sidecar atomically; return the sidecar's path."""
+    """Write the TSV and its sidecar; return the sidecar's path.
+
+    Both are written to temporary files first and then renamed, sidecar last, so a reader never
+    finds the new TSV described by nothing, and a failure leaves the old pair as it was.
+    """
     path = Path(path)
     sidecar = path.with_name(path.name + ".meta.json")
-    for target, text in ((path, "".join(tsv_lines(export.triples))),
-                         (sidecar, json.dumps(export.meta(**meta), indent=2, ensure_ascii=False) + "\n")):
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8", newline="\n")
-        tmp.replace(target)
+    staged = [stage(path, "".join(tsv_lines(export.triples))),
+              stage(sidecar, json.dumps(export.meta(**meta), indent=2, ensure_ascii=False) + "\n")]
+    commit(staged)
     return sidecar

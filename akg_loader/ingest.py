@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from akg import queries
+from akg.errors import GraphError
+from akg.files import write_atomic
 from akg.graph import Graph
 from akg_loader.tsv import ParsedFile
 
@@ -38,6 +40,11 @@ class Incoming:
     split: str = "train"
 
 
+def stronger(a: str, b: str) -> str:
+    """accepted > pending > rejected: a triple is as accepted as its most accepting source."""
+    return max(a, b, key=STATUS_RANK.__getitem__)
+
+
 def merge(relation: str, old: dict | None, new: Incoming) -> dict:
     """The provenance a triple should have after this run.
 
@@ -50,7 +57,7 @@ def merge(relation: str, old: dict | None, new: Incoming) -> dict:
     if old.get("curated_at"):
         status = old["status"]
     elif old.get("status"):
-        status = max(old["status"], new.status, key=STATUS_RANK.__getitem__)
+        status = stronger(old["status"], new.status)
     merged = {
         "relation": relation,
         "sources": sorted(set(old.get("sources") or []) | new.sources),
@@ -96,11 +103,10 @@ def collect(files: Sequence[ParsedFile]) -> dict[str, dict[tuple[str, str], Inco
             slot = triples.get((row.head, row.tail))
             if slot is None:
                 slot = triples[(row.head, row.tail)] = Incoming()
-            first_seen = not slot.files
             slot.sources.add(parsed.source)
             slot.files.add(parsed.path.name)
             slot.verdict = slot.verdict or row.verdict
-            slot.status = row.status if first_seen else max(slot.status, row.status, key=STATUS_RANK.__getitem__)
+            slot.status = stronger(slot.status, row.status)
             if parsed.split == "test":
                 slot.split = "test"
     return by_relation
@@ -123,6 +129,7 @@ def prepare(relation: str, items: list[tuple[tuple[str, str], Incoming]]) -> Bat
 def _ingest_batch(run, batch: Batch, now: str) -> tuple[int, int, int, int]:
     """One transaction's work; returns (created, updated, unchanged, entities_created)."""
     relation = batch.relation
+    run(queries.get("ingest_lock"), {"now": now})
     existing_names = set(run(queries.get("ingest_existing_entities"), {"names": batch.names})[0]["names"])
     new_names = [n for n in batch.names if n not in existing_names]
     if new_names:
@@ -143,12 +150,27 @@ def _ingest_batch(run, batch: Batch, now: str) -> tuple[int, int, int, int]:
         if all(before.get(k) == props.get(k) for k in PROVENANCE_KEYS):
             continue
         updates.append({"head": head, "tail": tail, "props": {**props, "updated_at": now}})
-    # CREATE, not MERGE: this transaction has just seen that these triples do not exist.
     if creates:
         run(queries.get("ingest_create_triples"), {"rows": creates}, relation)
     if updates:
         run(queries.get("ingest_update_triples"), {"rows": updates}, relation)
     return len(creates), len(updates), len(batch.items) - len(creates) - len(updates), len(new_names)
+
+
+def _write_with_retry(graph: Graph, batch: Batch, now: str, attempts: int = 8):
+    """One batch's transaction, tried again when a concurrent ingest created the same entity first.
+
+    Neo4j serialises ingests on the lock node; ArcadeDB's optimistic transactions only find the
+    clash at commit, as a unique-key violation. The retry re-reads the graph, so it then sees the
+    other ingest's entities and triples and writes only what is still missing.
+    """
+    for attempt in range(attempts):
+        try:
+            return graph.write_unit(lambda run: _ingest_batch(run, batch, now), name=f"ingest ({batch.relation})")
+        except GraphError as e:
+            if "Duplicated key" not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def ingest(graph: Graph, files: Sequence[ParsedFile], *, batch_size: int = 5000,
@@ -170,9 +192,18 @@ def ingest(graph: Graph, files: Sequence[ParsedFile], *, batch_size: int = 5000,
             for items in [sorted(by_relation[relation].items())]
             for i in range(0, len(items), batch_size)]
     seen_entities: set[str] = set()
+    with graph.exclusive("ingest"):
+        _write_plan(graph, plan, now, summary, seen_entities, progress)
+    summary.triples = sum(len(v) for v in by_relation.values())
+    summary.entities_existing = len(seen_entities) - summary.entities_created
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _write_plan(graph, plan, now, summary, seen_entities, progress) -> None:
     for relation, items in plan:
         batch = prepare(relation, items)
-        c, u, n, ec = graph.write_unit(lambda run: _ingest_batch(run, batch, now), name=f"ingest ({relation})")
+        c, u, n, ec = _write_with_retry(graph, batch, now)
         summary.triples_created += c
         summary.triples_updated += u
         summary.triples_unchanged += n
@@ -180,10 +211,6 @@ def ingest(graph: Graph, files: Sequence[ParsedFile], *, batch_size: int = 5000,
         seen_entities.update(batch.names)
         if progress:
             progress(len(items))
-    summary.triples = sum(len(v) for v in by_relation.values())
-    summary.entities_existing = len(seen_entities) - summary.entities_created
-    summary.seconds = time.perf_counter() - started
-    return summary
 
 
 def write_rejects(files: Sequence[ParsedFile], path: Path) -> int:
@@ -191,12 +218,9 @@ def write_rejects(files: Sequence[ParsedFile], path: Path) -> int:
     rows = [r for f in files for r in f.rejected]
     if not rows:
         return 0
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-        out.write("file\tline\tproblem\ttext\n")
-        for r in rows:
-            clean = r.text.replace("\t", "\\t").replace("\r", "\\r").replace("\x00", "\\0")
-            out.write(f"{r.file}\t{r.line}\t{r.problem}\t{clean}\n")
-    tmp.replace(path)
+    lines = ["file\tline\tproblem\ttext\n"]
+    for r in rows:
+        clean = r.text.replace("\t", "\\t").replace("\r", "\\r").replace("\x00", "\\0")
+        lines.append(f"{r.file}\t{r.line}\t{r.problem}\t{clean}\n")
+    write_atomic(Path(path), "".join(lines))
     return len(rows)

@@ -22,14 +22,20 @@ UNWIND $keys AS k
 MATCH (h:Entity {name: k.head})-[r:__REL__]->(t:Entity {name: k.tail})
 RETURN collect({head: k.head, tail: k.tail, props: properties(r)}) AS triples
 
+// name: ingest_lock
+// description: taken first by every ingest transaction: concurrent ingests then conflict and are
+// retried one after the other, instead of both creating the same triple
+// example: {"now": "2026-01-01T00:00:00+00:00"}
+MERGE (l:IngestLock {id: 1}) SET l.at = $now
+
 // name: ingest_create_triples
-// description: create triples of one relation that are known (same transaction) not to exist yet
+// description: create triples of one relation that this transaction saw missing (MERGE as a second guard)
 // example: {"rows": [], "relation": "has parent"}
 UNWIND $rows AS row
 MATCH (h:Entity {name: row.head})
 MATCH (t:Entity {name: row.tail})
-CREATE (h)-[r:__REL__]->(t)
-SET r = row.props
+MERGE (h)-[r:__REL__]->(t)
+SET r += row.props
 
 // name: ingest_update_triples
 // description: replace the provenance of existing triples of one relation

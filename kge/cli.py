@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -55,8 +55,8 @@ def train(preset: str, model_name: str | None, name: str | None, no_evaluate: bo
         config = config.with_overrides(model=cls.__name__)
         if cls.__name__ != "RotatE" and config.training_loop == "lean" and not overrides.get("training_loop"):
             # the lean loop is RotatE's; other models use PyKEEN's own sLCWA loop and loss
-            config = config.with_overrides(training_loop="slcwa", negatives=min(config.negatives, 16),
-                                           loss=None, loss_kwargs={})
+            config = dataclasses.replace(config, training_loop="slcwa", negatives=min(config.negatives, 16),
+                                         loss=None, loss_kwargs={}, preset=f"{config.preset}-slcwa")
     for key in ("epochs", "batch_size", "negatives", "embedding_dim"):
         if overrides.get(key) is not None and overrides[key] < 1:
             raise InputError(f"--{key.replace('_', '-')} must be at least 1")
@@ -91,11 +91,16 @@ def evaluate(model: str | None, device: str, as_json: bool) -> None:
     from kge.data import from_graph
     from kge.workflows import evaluate_on, staleness
 
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA device is available here (use --device cpu)")
     settings = Settings.from_env()
     stored = store.resolve(model, store.models_root(settings.home))
     with connect(settings) as graph:
-        _warn(staleness(graph, stored))
         data = from_graph(graph, need_test=True)
+        _warn(staleness(graph, stored, data.train.sha256))
         metrics = evaluate_on(stored.load_model(device), stored.entity_to_id, stored.relation_to_id, data,
                               progress=progress_enabled(), device=device)
     if as_json:
@@ -189,8 +194,11 @@ def models(as_json: bool) -> None:
     found = store.list_models(store.models_root(settings.home))
     stale = {}
     if found:
+        from kge.workflows import current_train_hash
+
         with connect(settings) as graph:
-            stale = {m.name: staleness(graph, m) is not None for m in found}
+            current = current_train_hash(graph)  # one read for all the models
+        stale = {m.name: staleness(None, m, current) is not None for m in found}
     rows = [{"name": m.name, "model": m.config["training"]["model"], "preset": m.config["training"].get("preset"),
              "created_at": m.config.get("created_at"), "train_seconds": m.config.get("train_seconds"),
              "mrr_known": (m.metrics or {}).get("known", {}).get("mrr"), "mrr_all": (m.metrics or {}).get("all", {}).get("mrr"),

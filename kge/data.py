@@ -31,12 +31,12 @@ class Dataset:
 
 
 def from_graph(graph, *, need_test: bool = True) -> Dataset:
-    from akg_loader.export import export_triples  # the graph side, imported only when used
+    """Accepted train and test triples, and the graph's version, from one consistent read."""
+    from akg_loader.export import split_triples  # the graph side, imported only when used
 
-    train = export_triples(graph, split="train", status="accepted")
+    train, test = split_triples(graph)
     if not train.triples:
         raise AkgError("the graph has no accepted training triples: ingest the AKG first (akg ingest AKG_pruned.tsv)")
-    test = export_triples(graph, split="test", status="accepted")
     if need_test and not test.triples:
         raise AkgError("the graph has no test split: ingest a test file first (akg ingest AKG_test.tsv)")
     return Dataset(Split(train.triples, train.sha256), Split(test.triples, test.sha256), train.graph_sha256)

@@ -84,12 +84,8 @@ def save(model, config: TrainConfig, entity_to_id: dict, relation_to_id: dict, *
          trained_on: dict | None = None, train_seconds: float | None = None) -> Path:
     created = datetime.now(timezone.utc)
     name = name or f"{config.model.lower()}-{config.preset}-{created.strftime('%Y%m%d-%H%M%S')}"
-    if not _NAME.match(name):
-        raise InputError(f"model name {name!r}: use letters, digits, '.', '_' and '-'")
     root = Path(root)
-    target = root / name
-    if target.exists():
-        raise InputError(f"a model named {name!r} exists already ({target}); choose another --name")
+    target = check_new_name(name, root)
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{name}.{os.getpid()}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -111,6 +107,16 @@ def save(model, config: TrainConfig, entity_to_id: dict, relation_to_id: dict, *
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return target
+
+
+def check_new_name(name: str, root: Path) -> Path:
+    """The directory a new model of this name would get; an error if the name is bad or taken."""
+    if not _NAME.match(name):
+        raise InputError(f"model name {name!r}: use letters, digits, '.', '_' and '-'")
+    target = Path(root) / name
+    if target.exists():
+        raise InputError(f"a model named {name!r} exists already ({target}); choose another --name")
     return target
 
 

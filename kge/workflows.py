@@ -45,6 +45,8 @@ class Trained:
 
 def train_from_graph(graph: Graph, config: TrainConfig, *, models_root: Path, name: str | None = None,
                      evaluate_after: bool = True, progress: bool = False) -> Trained:
+    if name is not None:
+        store.check_new_name(name, models_root)  # before minutes of training, not after
     data = from_graph(graph, need_test=False)
     factory = training_factory(data.train.triples, inverse=config.inverse_triples)
     result = train(config, factory, progress=progress)
@@ -61,11 +63,16 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, models_root: Path, na
     return Trained(path, metrics, result.seconds, config)
 
 
-def staleness(graph: Graph, stored: store.StoredModel) -> str | None:
-    """A warning when the graph's accepted training triples differ from what the model saw."""
+def current_train_hash(graph: Graph) -> str:
+    """The hash a model trained now would record: of the graph's accepted training triples."""
     from akg_loader.export import export_triples
 
-    now = export_triples(graph, split="train", status="accepted").sha256
+    return export_triples(graph, split="train", status="accepted").sha256
+
+
+def staleness(graph: Graph, stored: store.StoredModel, current: str | None = None) -> str | None:
+    """A warning when the graph's accepted training triples differ from what the model saw."""
+    now = current or current_train_hash(graph)
     then = stored.trained_on.get("train_sha256")
     if then and now != then:
         return (f"the graph has changed since model {stored.name} was trained (its training triples "

@@ -109,6 +109,33 @@ def test_same_file_twice_changes_nothing(empty_graph, akg_dir):
     assert second.entities_created == 0
 
 
+def test_concurrent_ingests_do_not_duplicate(empty_graph, akg_dir):
+    """Two ingests of the same file at once: one triple each, exact counts, nothing lost."""
+    import threading
+
+    from akg.connect import connect
+
+    errors, summaries = [], []
+
+    def run():
+        try:
+            with connect() as g:
+                summaries.append(_ingest(g, akg_dir / "AKG_test.tsv", batch_size=200))
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    assert _count(empty_graph) == 2039
+    assert _consistency(empty_graph) == {"duplicated": 0, "partial": 0, "nameless": 0}
+    assert sum(s.triples_created for s in summaries) == 2039
+    assert empty_graph.read("MATCH (l:IngestLock) RETURN count(l) AS n")[0]["n"] == 1
+
+
 def _count(graph) -> int:
     return graph.read("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"]
 

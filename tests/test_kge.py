@@ -42,8 +42,10 @@ def slice_files(akg_dir, tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def slice_graph(empty_graph, slice_files):
-    ingest(empty_graph, [read_file(p) for p in slice_files])
+def slice_graph(empty_graph, slice_files, tmp_path):
+    rejected = tmp_path / "slice_raw.tsv"  # a rejected fact, which training must never see
+    rejected.write_text(HEADER + "dog\tdog\thas parent\tteapot\tNo.\n", encoding="utf-8")
+    ingest(empty_graph, [read_file(p) for p in (*slice_files, rejected)])
     return empty_graph
 
 
@@ -64,8 +66,10 @@ def test_training_uses_graph_triples_and_is_repeatable(slice_graph):
     data = from_graph(slice_graph)
     assert data.train.triples and data.test.triples
     assert all(len(t) == 3 for t in data.train.triples)
-    # only accepted train-split facts: nothing from the test file leaks into training
+    # only accepted train-split facts: nothing from the test file leaks into training, nothing rejected
     assert not set(data.train.triples) & set(data.test.triples)
+    assert ("dog", "has parent", "teapot") not in data.train.triples
+    assert slice_graph.read("MATCH (:Entity {name: 'dog'})-[r:HAS_PARENT]->(:Entity {name: 'teapot'}) RETURN r.status AS s")[0]["s"] == "rejected"
     factory = training_factory(data.train.triples)
     a = train(SMALL, factory)
     b = train(SMALL, factory)

@@ -33,6 +33,16 @@ WRITES = [
     "LOAD CSV FROM 'file:///etc/passwd' AS line RETURN line",
     "",
     "   // only a comment",
+    # procedures can run anything on ArcadeDB: only a list of read procedures is callable
+    "CALL do.when(true, 'CREATE INDEX evil3 IF NOT EXISTS FOR (n:Intruder) ON (n.q)', 'RETURN 1', {}) YIELD value RETURN value",
+    "MATCH (n) WITH n LIMIT 1 CALL do.when(true, 'DROP CONSTRAINT entity_name_unique', 'RETURN 1', {}) YIELD value RETURN value",
+    # a quote inside a comment must not hide what follows
+    "/* ' */ DROP CONSTRAINT entity_name_unique // ' */ MATCH (n) RETURN count(n) AS n",
+    "MATCH (n) RETURN n // ' \nCREATE (:Intruder)",
+    # reading the server's files (its credentials among them)
+    "WITH 1 AS x LOAD CSV FROM 'file:///etc/passwd' AS line RETURN line",
+    "MATCH (n:Entity) WITH n LIMIT 1 SET n.hacked = true RETURN n.name",
+    "RETURN 'unterminated",
 ]
 
 
@@ -64,6 +74,27 @@ def test_writes_are_refused_and_change_nothing(small_graph, run_cli, text):
     assert _schema(small_graph) == schema
     assert small_graph.read("MATCH (n:Intruder) RETURN count(n) AS n")[0]["n"] == 0
     assert small_graph.read("MATCH (n:Entity) WHERE n.hacked RETURN count(n) AS n")[0]["n"] == 0
+
+
+def test_a_write_that_passes_the_first_layer_is_rolled_back(small_graph, monkeypatch):
+    """Defence in depth: with the lexical layer switched off, the transaction layer still refuses."""
+    import akg.readonly as ro
+
+    monkeypatch.setattr(ro, "lexical_check", lambda text: None)
+    version = graph_version(small_graph)
+    with pytest.raises(QueryRefused, match="rolled back"):
+        ro.run_read_only(small_graph, "MATCH (n:Entity) WITH n LIMIT 3 SET n.hacked = true RETURN n.name AS name")
+    with pytest.raises(QueryRefused, match="rolled back"):
+        ro.run_read_only(small_graph, "MATCH (n:Entity) WITH n LIMIT 1 CALL { WITH n CREATE (:Intruder) } RETURN 1 AS one")
+    assert graph_version(small_graph) == version
+    assert small_graph.read("MATCH (n:Entity) WHERE n.hacked RETURN count(n) AS n")[0]["n"] == 0
+    assert small_graph.read("MATCH (n:Intruder) RETURN count(n) AS n")[0]["n"] == 0
+
+
+def test_read_procedures_and_subqueries_are_allowed(small_graph):
+    assert "Entity" in {r["label"] for r in run_read_only(small_graph, "CALL db.labels()").rows}
+    res = run_read_only(small_graph, "MATCH (n:Entity) WITH n LIMIT 2 CALL { WITH n RETURN n.name AS nm } RETURN nm")
+    assert len(res.rows) == 2
 
 
 def test_keywords_inside_strings_are_not_writes(small_graph):

@@ -94,7 +94,8 @@ def test_stale_state_file_is_cleaned_up(own_home):
     own_home.mkdir(parents=True)
     server.state_file.write_text(json.dumps({"pid": 999999, "bolt_port": 1, "http_port": 2,
                                              "started_at": "x", "root": str(server.root)}))
-    assert server.status() is None
+    assert server.status() is None          # a dead pid is not a running server
+    assert server.stop() is False           # stop (and start) clean the stale file up, under the lock
     assert not server.state_file.exists()
 
 

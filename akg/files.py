@@ -1,0 +1,46 @@
+"""Writing files so that readers see the old content or the new, never half of it.
+
+`stage` writes to a temporary file beside the target (same directory, so the rename is atomic),
+`commit` renames staged files into place in order; an error removes what was staged and becomes
+an `InputError` naming the file, instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from akg.errors import InputError
+
+
+def stage(target: Path, data: str | bytes, *, mode: int = 0o644) -> tuple[Path, Path]:
+    """Write `data` to a new temporary file next to `target`; returns (temporary, target)."""
+    target = Path(target)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        raise InputError(f"cannot write here ({e.strerror or e})", file=str(target)) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.chmod(tmp, mode)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"cannot write ({e.strerror or e})", file=str(target)) from None
+    return Path(tmp), target
+
+
+def commit(staged: list[tuple[Path, Path]]) -> None:
+    try:
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    except OSError as e:
+        raise InputError(f"cannot write ({e.strerror or e})", file=str(target)) from None
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+
+
+def write_atomic(target: Path, data: str | bytes, *, mode: int = 0o644) -> None:
+    commit([stage(target, data, mode=mode)])

@@ -1,0 +1,213 @@
+"""CLAP encoders behind one small interface: embed audio, embed text.
+
+Two backends:
+- `hf` (default): transformers' ClapModel/ClapProcessor from a hub id or a local directory.
+- `laion-clap`: the laion_clap package with a local checkpoint file (fusion or not, HTSAT-tiny or
+  -base). An optional extra: laion_clap imports torchvision, whose PyPI wheels need CUDA torch,
+  so it cannot even be imported beside CI's CPU-only torch. Its adapter is tested with stand-ins for
+  what it imports and downloads, and verified only where laion_clap really runs.
+
+Nothing is downloaded unless the user allows it (`allow_download=True`, `--allow-download`):
+without it the hub is never contacted, and a missing model gives a message that says how to
+provide one. Audio is decoded and resampled by `reasoning.audio`; clips longer than the model's
+window are cut into consecutive windows whose embeddings are averaged, so results do not depend on
+a random crop. Embeddings come back L2-normalised, as float32 numpy arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from akg.errors import ConfigError, InputError
+
+DEFAULT_HF_MODEL = "laion/clap-htsat-unfused"
+HOW_TO_PROVIDE = (
+    "provide a CLAP model: --model DIR (a directory saved with ClapModel/ClapProcessor.save_pretrained, "
+    "or a hub id already in the local Hugging Face cache), or --encoder laion-clap --checkpoint FILE.pt; "
+    "add --allow-download to let it fetch a hub model (e.g. laion/clap-htsat-unfused)"
+)
+
+
+class Encoder(Protocol):
+    identity: str          # stable across runs: what embeddings of this encoder are cached under
+    sample_rate: int
+    window_seconds: float
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_audio(self, clips: Sequence[np.ndarray]) -> np.ndarray: ...
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def _dir_fingerprint(path: Path) -> str:
+    """Hash of a model directory's file names, sizes and modification times (cheap, changes on re-save)."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        st = f.stat()
+        h.update(f"{f.relative_to(path)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _file_fingerprint(path: Path) -> str:
+    st = path.stat()
+    return hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def _windows_mean(encoder_fn, clips: Sequence[np.ndarray], sample_rate: int, window_seconds: float) -> np.ndarray:
+    """Embed each clip as the mean of its windows' (normalised) embeddings."""
+    from reasoning.audio import windows
+
+    pieces, owner = [], []
+    for i, clip in enumerate(clips):
+        for w in windows(clip, sample_rate, window_seconds):
+            pieces.append(w)
+            owner.append(i)
+    emb = _normalise(encoder_fn(pieces))
+    out = np.zeros((len(clips), emb.shape[1]), dtype=np.float32)
+    np.add.at(out, np.asarray(owner), emb)
+    return _normalise(out)
+
+
+class HFClapEncoder:
+    """transformers' ClapModel: a hub id or a local directory."""
+
+    def __init__(self, model: str | Path = DEFAULT_HF_MODEL, *, device: str = "cpu", allow_download: bool = False,
+                 batch_size: int = 32):
+        import torch
+        from transformers import ClapModel, ClapProcessor
+
+        local = Path(model).expanduser()
+        source = str(local) if local.is_dir() else str(model)
+        looks_like_path = str(model).startswith((".", "/", "~")) or str(model).count("/") > 1
+        if not local.is_dir() and looks_like_path:
+            raise ConfigError(f"no CLAP model directory at {model}; {HOW_TO_PROVIDE}")
+        try:
+            self.model = ClapModel.from_pretrained(source, local_files_only=not allow_download).to(device).eval()
+            self.processor = ClapProcessor.from_pretrained(source, local_files_only=not allow_download)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"cannot load the CLAP model {model!r} ({str(e).splitlines()[0]}); {HOW_TO_PROVIDE}") from None
+        self.torch, self.device, self.batch_size = torch, device, batch_size
+        fe = self.processor.feature_extractor
+        self.sample_rate = int(fe.sampling_rate)
+        self.window_seconds = float(getattr(fe, "max_length_s", 10))
+        version = _dir_fingerprint(local) if local.is_dir() else getattr(self.model.config, "_commit_hash", None) or "hub"
+        self.identity = f"hf:{source}:{version}"
+
+    @staticmethod
+    def _features(out):
+        # transformers 4 returns the projected, normalised features; 5 returns an output object holding them
+        return out if hasattr(out, "shape") else out.pooler_output
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        chunks = []
+        for start in range(0, len(texts), self.batch_size):
+            inputs = self.processor(text=list(texts[start:start + self.batch_size]), return_tensors="pt", padding=True)
+            with self.torch.inference_mode():
+                out = self.model.get_text_features(**{k: v.to(self.device) for k, v in inputs.items()})
+            chunks.append(self._features(out).float().cpu().numpy())
+        return _normalise(np.concatenate(chunks)) if chunks else np.zeros((0, self.model.config.projection_dim), np.float32)
+
+    def _embed_windows(self, pieces: Sequence[np.ndarray]) -> np.ndarray:
+        chunks = []
+        for start in range(0, len(pieces), self.batch_size):
+            inputs = self.processor(audio=list(pieces[start:start + self.batch_size]), sampling_rate=self.sample_rate,
+                                    return_tensors="pt")
+            with self.torch.inference_mode():
+                out = self.model.get_audio_features(**{k: v.to(self.device) for k, v in inputs.items()})
+            chunks.append(self._features(out).float().cpu().numpy())
+        return np.concatenate(chunks)
+
+    def embed_audio(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        return _windows_mean(self._embed_windows, clips, self.sample_rate, self.window_seconds)
+
+
+class LaionClapEncoder:
+    """laion_clap's CLAP_Module with a local checkpoint (the paper's checkpoints are laion-clap files)."""
+
+    sample_rate = 48000
+    window_seconds = 10.0
+
+    def __init__(self, checkpoint: str | Path, *, fusion: bool = False, audio_model: str = "HTSAT-tiny",
+                 device: str = "cpu", allow_download: bool = False):
+        checkpoint = Path(checkpoint).expanduser()
+        if not checkpoint.is_file():
+            raise ConfigError(f"no laion-clap checkpoint at {checkpoint}; {HOW_TO_PROVIDE}")
+        if audio_model not in ("HTSAT-tiny", "HTSAT-base"):
+            raise InputError(f"--audio-model {audio_model!r}: use HTSAT-tiny or HTSAT-base")
+        if not allow_download:
+            # laion_clap fetches roberta-base from the hub when it builds its text branch
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            import laion_clap
+        except Exception as e:  # ImportError, or torchvision's "operator torchvision::nms does not exist"
+            raise ConfigError(f"the laion-clap backend needs the laion_clap package with a torchvision matching torch "
+                              f"({type(e).__name__}: {e}); install the 'laion' extra where CUDA torch is used, "
+                              "or use the default transformers backend (--encoder hf)") from None
+        try:
+            self.module = laion_clap.CLAP_Module(enable_fusion=fusion, amodel=audio_model, device=device)
+            self.module.load_ckpt(str(checkpoint))
+        except OSError as e:
+            raise ConfigError(f"laion-clap could not load its parts ({str(e).splitlines()[0]}); it needs roberta-base "
+                              "in the local Hugging Face cache, or --allow-download") from None
+        self.identity = f"laion-clap:{audio_model}:{'fusion' if fusion else 'unfused'}:{_file_fingerprint(checkpoint)}"
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        return _normalise(self.module.get_text_embedding(list(texts), use_tensor=False))
+
+    def _embed_windows(self, pieces: Sequence[np.ndarray]) -> np.ndarray:
+        length = int(self.sample_rate * self.window_seconds)
+        batch = np.stack([np.pad(p, (0, max(0, length - len(p))))[:length] for p in pieces]).astype(np.float32)
+        return self.module.get_audio_embedding_from_data(x=batch, use_tensor=False)
+
+    def embed_audio(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        return _windows_mean(self._embed_windows, clips, self.sample_rate, self.window_seconds)
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    backend: str = "hf"                 # "hf" or "laion-clap"
+    model: str = DEFAULT_HF_MODEL       # hf: hub id or directory
+    checkpoint: str | None = None       # laion-clap: the .pt file
+    fusion: bool = False
+    audio_model: str = "HTSAT-tiny"
+    device: str = "cpu"
+    allow_download: bool = False
+
+    @classmethod
+    def from_env(cls, **given) -> EncoderSpec:
+        """Defaults from AKG_CLAP_MODEL / AKG_CLAP_CHECKPOINT, overridden by what the user typed."""
+        base = {}
+        if os.environ.get("AKG_CLAP_CHECKPOINT"):
+            base.update(backend="laion-clap", checkpoint=os.environ["AKG_CLAP_CHECKPOINT"])
+        if os.environ.get("AKG_CLAP_MODEL"):
+            base.update(model=os.environ["AKG_CLAP_MODEL"])
+        base.update({k: v for k, v in given.items() if v is not None})
+        return cls(**base)
+
+    def describe(self) -> str:
+        return json.dumps(self.__dict__, sort_keys=True)
+
+
+def load_encoder(spec: EncoderSpec) -> Encoder:
+    if spec.backend == "hf":
+        return HFClapEncoder(spec.model, device=spec.device, allow_download=spec.allow_download)
+    if spec.backend == "laion-clap":
+        if not spec.checkpoint:
+            raise ConfigError(f"--encoder laion-clap needs --checkpoint FILE.pt; {HOW_TO_PROVIDE}")
+        return LaionClapEncoder(spec.checkpoint, fusion=spec.fusion, audio_model=spec.audio_model,
+                                device=spec.device, allow_download=spec.allow_download)
+    raise InputError(f"unknown encoder {spec.backend!r}: use hf or laion-clap")

@@ -1,0 +1,70 @@
+"""Wiring for `akg classify` and `akg zeroshot-eval` (and the explorer's audio page)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from akg import queries
+from akg.config import Settings
+from akg.errors import InputError
+from reasoning.encoders import EncoderSpec, load_encoder
+from reasoning.fusion import FusionSettings
+from reasoning.prompts import EnrichSettings, PromptBank, build_bank
+from reasoning.refine import AudioEmbeddingCache, Refiner
+
+
+def cache_root(settings: Settings) -> Path:
+    return Path(settings.home) / "cache"
+
+
+def load_label_set(graph, name_or_path: str):
+    from reasoning import labels
+
+    label_set = labels.load(name_or_path)
+
+    def existing(names: list[str]) -> set[str]:
+        return set(graph.read(queries.get("existing_entities"), {"names": list(names)})[0]["names"])
+
+    return labels.resolve_entities(label_set, existing)
+
+
+def load_predictor(settings: Settings, kge_model: str | None, use_kge: bool):
+    """The KGE model for predicted tails: the named one, else the latest; None without one (or --no-kge)."""
+    if not use_kge:
+        return None
+    from kge import store
+    from kge.predict import Predictor
+
+    root = store.models_root(settings.home)
+    if kge_model is None and not store.list_models(root):
+        return None
+    return Predictor(store.resolve(kge_model, root))
+
+
+@dataclass
+class Session:
+    encoder: object
+    label_set: object
+    bank: PromptBank
+    bank_from_cache: bool
+    predictor: object | None
+    audio_cache: AudioEmbeddingCache
+
+
+def open_session(graph, settings: Settings, *, labels: str, encoder_spec: EncoderSpec, enrich: EnrichSettings,
+                 kge_model: str | None = None, use_kge: bool = True, encoder=None) -> Session:
+    from akg_loader.export import graph_version
+
+    encoder = encoder or load_encoder(encoder_spec)
+    label_set = load_label_set(graph, labels)
+    if not label_set.labels:
+        raise InputError(f"the label set {labels!r} has no labels")
+    predictor = load_predictor(settings, kge_model, use_kge)
+    bank, hit = build_bank(label_set, encoder, graph, settings=enrich, predictor=predictor,
+                           graph_version=graph_version(graph), cache_dir=cache_root(settings) / "prompts")
+    return Session(encoder, label_set, bank, hit, predictor, AudioEmbeddingCache(cache_root(settings) / "audio", encoder.identity))
+
+
+def refiner(session: Session, fusion: FusionSettings, top_k: int) -> Refiner:
+    return Refiner(session.bank, fusion, top_k)

@@ -114,7 +114,8 @@ class HFClapEncoder:
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         chunks = []
         for start in range(0, len(texts), self.batch_size):
-            inputs = self.processor(text=list(texts[start:start + self.batch_size]), return_tensors="pt", padding=True)
+            inputs = self.processor(text=list(texts[start:start + self.batch_size]), return_tensors="pt", padding=True,
+                                    truncation=True)  # to the tokenizer's model_max_length
             with self.torch.inference_mode():
                 out = self.model.get_text_features(**{k: v.to(self.device) for k, v in inputs.items()})
             chunks.append(self._features(out).float().cpu().numpy())

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from akg import queries
 from akg.config import Settings
 from akg.errors import InputError
 from reasoning.encoders import EncoderSpec, load_encoder
@@ -19,14 +18,10 @@ def cache_root(settings: Settings) -> Path:
 
 
 def load_label_set(graph, name_or_path: str):
+    """A label set with each label's AKG entity resolved against the graph."""
     from reasoning import labels
 
-    label_set = labels.load(name_or_path)
-
-    def existing(names: list[str]) -> set[str]:
-        return set(graph.read(queries.get("existing_entities"), {"names": list(names)})[0]["names"])
-
-    return labels.resolve_entities(label_set, existing)
+    return labels.resolve_entities(labels.load(name_or_path), labels.graph_existing(graph))
 
 
 def load_predictor(settings: Settings, kge_model: str | None, use_kge: bool):

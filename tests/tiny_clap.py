@@ -20,6 +20,7 @@ CORPUS = [
 def build_tiny_clap(folder: Path, seed: int = 0) -> Path:
     import torch
     from tokenizers import ByteLevelBPETokenizer
+    from tokenizers.processors import RobertaProcessing
     from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor, RobertaTokenizerFast
 
     folder = Path(folder)
@@ -27,11 +28,12 @@ def build_tiny_clap(folder: Path, seed: int = 0) -> Path:
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(CORPUS * 5, vocab_size=400, min_frequency=1,
                             special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    bpe.save_model(str(folder))
-    tokenizer = RobertaTokenizerFast(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"))
+    bpe._tokenizer.post_processor = RobertaProcessing(("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>")))
+    tokenizer = RobertaTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>",
+                                     unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", model_max_length=64)
     torch.manual_seed(seed)
     config = ClapConfig(
-        text_config=dict(vocab_size=tokenizer.vocab_size + 8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        text_config=dict(vocab_size=len(tokenizer) + 8, pad_token_id=tokenizer.pad_token_id, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                          intermediate_size=37, max_position_embeddings=80, projection_dim=16),
         audio_config=dict(depths=[1, 1], num_attention_heads=[1, 2], hidden_size=32, patch_embeds_hidden_size=16,
                           projection_dim=16, enable_fusion=False, spec_size=256, window_size=8, num_mel_bins=64),

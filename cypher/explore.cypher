@@ -51,3 +51,23 @@ WHERE e.name CONTAINS $text
 RETURN e.name AS name
 ORDER BY size(e.name), name
 LIMIT $limit
+
+// name: neighbourhood_edges_1
+// description: the facts around an entity, one hop, optionally of some relations only ($relations null: all)
+// example: {"name": "dog", "relations": null, "limit": 200}
+MATCH (e:Entity {name: $name})-[r]-(o:Entity)
+WHERE r.relation IS NOT NULL AND ($relations IS NULL OR r.relation IN $relations)
+RETURN startNode(r).name AS source, r.relation AS relation, endNode(r).name AS target,
+       r.status AS status, r.split AS split, r.sources AS sources
+LIMIT $limit
+
+// name: neighbourhood_edges_2
+// description: the facts around an entity up to two hops, optionally of some relations only
+// example: {"name": "dog", "relations": ["has parent"], "limit": 200}
+MATCH (e:Entity {name: $name})-[rs*1..2]-(o:Entity)
+WHERE all(r IN rs WHERE r.relation IS NOT NULL AND ($relations IS NULL OR r.relation IN $relations))
+UNWIND rs AS r
+WITH DISTINCT r
+RETURN startNode(r).name AS source, r.relation AS relation, endNode(r).name AS target,
+       r.status AS status, r.split AS split, r.sources AS sources
+LIMIT $limit

@@ -103,8 +103,7 @@ def classify(clips, backend, model, checkpoint, fusion, audio_model, device, all
         r = ref.refine(o.embedding)
         entry = {"clip": o.path,
                  "baseline": [{"label": texts[i], "score": round(float(r.baseline[i]), 6)} for i in r.top],
-                 "refined": [{"label": texts[i], "score": round(float(r.refined[i]), 6)}
-                             for i in sorted(r.top, key=lambda i: -r.refined[i])]}
+                 "refined": [{"label": texts[i], "score": round(float(r.refined[i]), 6)} for i in r.ranked(top_k)]}
         if explain:
             entry["explanation"] = {texts[i]: e for i, e in ref.explain(o.embedding, r).items()}
         results.append(entry)
@@ -123,7 +122,8 @@ def classify(clips, backend, model, checkpoint, fusion, audio_model, device, all
             click.echo(f"\n{entry['clip']}")
             base_rank = {b["label"]: n for n, b in enumerate(entry["baseline"], 1)}
             for n, item in enumerate(entry["refined"], 1):
-                click.echo(f"  {n:2d}. {item['label']:32s} {item['score']:.4f}  (baseline #{base_rank[item['label']]})")
+                was = f"baseline #{base_rank[item['label']]}" if item["label"] in base_rank else f"baseline below #{top_k}"
+                click.echo(f"  {n:2d}. {item['label']:32s} {item['score']:.4f}  ({was})")
             for label, e in list(entry.get("explanation", {}).items())[:3]:
                 if e["prompts"]:
                     click.echo(f"     {label}: {e['change']:+.4f} from {e['prompts_used']} prompts; most: " + "; ".join(

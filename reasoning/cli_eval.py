@@ -41,7 +41,7 @@ def _int_list(text: str) -> list[int]:
 @click.option("--base-template", default="{label}", show_default=True)
 @click.option("--fusion", "method", type=click.Choice(["lse", "reliability"]), default="lse", show_default=True)
 @click.option("--temperature", type=float, default=0.05, show_default=True)
-@click.option("--limit", type=int, help="Evaluate only the first N clips.")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N clips.")
 @click.option("--max-seconds", type=float, default=600.0, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("zeroshot-eval"), show_default=True)
 @click.option("--json", "as_json", is_flag=True)
@@ -63,7 +63,10 @@ def zeroshot_eval(dataset, audio_dir, meta, backend, model, checkpoint, fusion, 
     spec, enrich = _specs(backend, model, checkpoint, fusion, audio_model, device, allow_download, relations,
                           top_m, template, base_template)
     relation_sets = [enrich.relations] + [enrich.parse_relations(r) for r in ablate_relations.split(";") if r.strip()]
-    fusion_settings = FusionSettings(method=method, temperature=temperature)
+    try:
+        fusion_settings = FusionSettings(method=method, temperature=temperature)
+    except ValueError as e:
+        raise InputError(str(e)) from None
     settings = Settings.from_env()
     encoder = load_encoder(spec)
     sessions = []
@@ -86,6 +89,12 @@ def zeroshot_eval(dataset, audio_dir, meta, backend, model, checkpoint, fusion, 
     y, unknown = label_matrix([it for it, _ in good], first.bank.label_texts, [l.name for l in label_set.labels])
     if unknown:
         click.echo(f"warning: {len(unknown)} metadata label(s) are not in the label set: {', '.join(unknown[:10])}", err=True)
+    matched = y.sum(1) > 0  # a clip none of whose labels is in the set cannot be scored: left out, and said
+    if not matched.any():
+        raise InputError(f"none of the clips' labels is in the label set {label_set.key!r}: is --dataset right?", file=str(meta))
+    if not matched.all():
+        click.echo(f"warning: {int((~matched).sum())} clip(s) left out: none of their labels is in the label set", err=True)
+        emb, y = emb[matched], y[matched]
     multi = bool((y.sum(1) > 1).any()) or layout == "fsd50k"
     rows, per_class_best, best = [], [], None
     for rels, session in zip(relation_sets, sessions):

@@ -66,6 +66,16 @@ def _file_fingerprint(path: Path) -> str:
     return hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
 
 
+def _cached_snapshot(repo_id: str) -> str:
+    """The folder of a hub model in the local Hugging Face cache, or a ConfigError; no network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "config.json")
+    if not isinstance(found, str):
+        raise ConfigError(f"the CLAP model {repo_id!r} is not in the local Hugging Face cache; {HOW_TO_PROVIDE}")
+    return str(Path(found).parent)
+
+
 def _windows_mean(encoder_fn, clips: Sequence[np.ndarray], sample_rate: int, window_seconds: float) -> np.ndarray:
     """Embed each clip as the mean of its windows' (normalised) embeddings."""
     from reasoning.audio import windows
@@ -94,6 +104,10 @@ class HFClapEncoder:
         looks_like_path = str(model).startswith((".", "/", "~")) or str(model).count("/") > 1
         if not local.is_dir() and looks_like_path:
             raise ConfigError(f"no CLAP model directory at {model}; {HOW_TO_PROVIDE}")
+        if not local.is_dir() and not allow_download:
+            # A hub id without --allow-download: only the local cache's copy, found without any request
+            # (huggingface_hub can contact the hub even under local_files_only).
+            source = _cached_snapshot(str(model))
         try:
             self.model = ClapModel.from_pretrained(source, local_files_only=not allow_download).to(device).eval()
             self.processor = ClapProcessor.from_pretrained(source, local_files_only=not allow_download)
@@ -126,6 +140,10 @@ class HFClapEncoder:
         for start in range(0, len(pieces), self.batch_size):
             inputs = self.processor(audio=list(pieces[start:start + self.batch_size]), sampling_rate=self.sample_rate,
                                     return_tensors="pt")
+            if "is_longer" in inputs:
+                # no window is longer than the model's: the fused extractor would otherwise flag a
+                # random item of the batch as longer, making embeddings random and batch-dependent
+                inputs["is_longer"] = self.torch.zeros_like(inputs["is_longer"])
             with self.torch.inference_mode():
                 out = self.model.get_audio_features(**{k: v.to(self.device) for k, v in inputs.items()})
             chunks.append(self._features(out).float().cpu().numpy())
@@ -148,10 +166,21 @@ class LaionClapEncoder:
             raise ConfigError(f"no laion-clap checkpoint at {checkpoint}; {HOW_TO_PROVIDE}")
         if audio_model not in ("HTSAT-tiny", "HTSAT-base"):
             raise InputError(f"--audio-model {audio_model!r}: use HTSAT-tiny or HTSAT-base")
+        saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
         if not allow_download:
             # laion_clap fetches roberta-base from the hub when it builds its text branch
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        try:
+            self._load(checkpoint, fusion, audio_model, device)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        self.identity = f"laion-clap:{audio_model}:{'fusion' if fusion else 'unfused'}:{_file_fingerprint(checkpoint)}"
+
+    def _load(self, checkpoint: Path, fusion: bool, audio_model: str, device: str) -> None:
         try:
             import laion_clap
         except Exception as e:  # ImportError, or torchvision's "operator torchvision::nms does not exist"
@@ -164,14 +193,14 @@ class LaionClapEncoder:
         except OSError as e:
             raise ConfigError(f"laion-clap could not load its parts ({str(e).splitlines()[0]}); it needs roberta-base "
                               "in the local Hugging Face cache, or --allow-download") from None
-        self.identity = f"laion-clap:{audio_model}:{'fusion' if fusion else 'unfused'}:{_file_fingerprint(checkpoint)}"
 
     def embed_text(self, texts: Sequence[str]) -> np.ndarray:
         return _normalise(self.module.get_text_embedding(list(texts), use_tensor=False))
 
     def _embed_windows(self, pieces: Sequence[np.ndarray]) -> np.ndarray:
         length = int(self.sample_rate * self.window_seconds)
-        batch = np.stack([np.pad(p, (0, max(0, length - len(p))))[:length] for p in pieces]).astype(np.float32)
+        # repeat-pad a clip shorter than the window, as laion_clap and the transformers backend do
+        batch = np.stack([np.tile(p, -(-length // len(p)))[:length] for p in pieces]).astype(np.float32)
         return self.module.get_audio_embedding_from_data(x=batch, use_tensor=False)
 
     def embed_audio(self, clips: Sequence[np.ndarray]) -> np.ndarray:

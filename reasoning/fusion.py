@@ -26,6 +26,7 @@ without it (leave-one-out): positive = the prompt raised the label, negative = i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,8 +44,11 @@ class FusionSettings:
     def __post_init__(self):
         if self.method not in ("lse", "reliability"):
             raise ValueError(f"fusion {self.method!r}: use lse or reliability")
-        if self.temperature <= 0 or self.base_weight < 0 or self.prompt_weight < 0 or self.beta < 0:
-            raise ValueError("temperature must be positive and weights non-negative")
+        values = (self.temperature, self.base_weight, self.prompt_weight, self.gamma, self.beta)
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError("fusion settings must be finite numbers")
+        if self.temperature <= 0 or self.base_weight < 0 or self.prompt_weight < 0 or self.beta < 0 or self.gamma < 0:
+            raise ValueError("the temperature must be positive, the weights and exponents not negative")
 
 
 def weighted_lme(scores: np.ndarray, weights: np.ndarray, tau: float) -> float:
@@ -70,7 +74,8 @@ def prompt_weights(settings: FusionSettings, consistency: np.ndarray, known: np.
 def fuse(base: float, enriched: np.ndarray, weights: np.ndarray, settings: FusionSettings) -> float:
     scores = np.concatenate([[base], np.asarray(enriched, np.float64)])
     w = np.concatenate([[settings.base_weight], np.asarray(weights, np.float64)])
-    return weighted_lme(scores, w, settings.temperature)
+    fused = weighted_lme(scores, w, settings.temperature)
+    return float(base) if math.isnan(fused) else fused  # nothing weighs anything: the base score stands
 
 
 def leave_one_out(base: float, enriched: np.ndarray, weights: np.ndarray, settings: FusionSettings) -> np.ndarray:

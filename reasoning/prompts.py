@@ -18,6 +18,9 @@ import hashlib
 import json
 import math
 import os
+import string
+import warnings
+import zipfile
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,12 +43,19 @@ class EnrichSettings:
     max_prompts: int = 64                        # per label: known facts first, then predictions by confidence
 
     def __post_init__(self):
-        for t, needs in ((self.base_template, ("{label}",)), (self.template, ("{label}", "{tail}"))):
-            missing = [n for n in needs if n not in t]
-            if missing:
-                raise InputError(f"prompt template {t!r} lacks {', '.join(missing)}")
+        for t, needs in ((self.base_template, {"label"}), (self.template, {"label", "tail"})):
+            try:
+                fields = {f for _, f, _, _ in string.Formatter().parse(t) if f is not None}
+            except ValueError as e:
+                raise InputError(f"prompt template {t!r}: {e}") from None
+            if fields - {"label", "tail", "relation"}:
+                raise InputError(f"prompt template {t!r}: only {{label}}, {{tail}} and {{relation}} can be filled in")
+            if needs - fields:
+                raise InputError(f"prompt template {t!r} lacks {', '.join('{' + n + '}' for n in sorted(needs - fields))}")
         if self.top_m < 0 or self.max_prompts < 0:
             raise InputError("--top-m and the prompt limit must not be negative")
+        if not self.relations:
+            raise InputError("--relations names no relation")
 
     @classmethod
     def parse_relations(cls, text: str | None) -> tuple[str, ...]:
@@ -101,7 +111,7 @@ def gather_facts(graph, entities: list[str], settings: EnrichSettings, predictor
         extra = max((len(v) for v in known.values()), default=0)
         for (head, relation), preds in zip(pairs, predictor.predict_batch(pairs, settings.top_m + extra, known) if pairs else []):
             best = preds[0].score if preds else 0.0
-            fresh = [p for p in preds if not p.known][: settings.top_m]
+            fresh = [p for p in preds if not p.known and p.tail != head][: settings.top_m]
             facts[head].extend(Fact(relation, p.tail, "predicted", p.score, math.exp(p.score - best)) for p in fresh)
     merged = {}
     for head, items in facts.items():
@@ -111,6 +121,13 @@ def gather_facts(graph, entities: list[str], settings: EnrichSettings, predictor
                 by_tail.setdefault(f.tail, f)
         merged[head] = list(by_tail.values())[: settings.max_prompts]
     return merged
+
+
+def kge_fingerprint(stored) -> str:
+    """Which KGE model exactly: a retrained model of the same name and graph is another model."""
+    weights = Path(stored.path) / "weights.safetensors"
+    st = weights.stat()
+    return f"{Path(stored.path).resolve()}|{stored.config.get('created_at')}|{st.st_size}|{st.st_mtime_ns}"
 
 
 def bank_key(encoder_identity: str, label_set_identity: str, graph_version: str, kge_identity: str,
@@ -123,11 +140,14 @@ def bank_key(encoder_identity: str, label_set_identity: str, graph_version: str,
 def build_bank(label_set, encoder, graph, *, settings: EnrichSettings, predictor=None, graph_version: str,
                cache_dir: Path | None = None) -> tuple[PromptBank, bool]:
     """The prompt bank for this label set; (bank, True) when it came from the cache."""
-    kge_identity = "none" if predictor is None else f"{predictor.stored.name}:{predictor.stored.trained_on.get('train_sha256')}"
+    kge_identity = "none" if predictor is None else kge_fingerprint(predictor.stored)
     key = bank_key(encoder.identity, label_set.identity(), graph_version, kge_identity, settings)
     cached = Path(cache_dir) / f"{key}.npz" if cache_dir else None
     if cached is not None and cached.exists():
-        return load_bank(cached), True
+        try:
+            return load_bank(cached), True
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            pass  # a damaged cache file is a miss: built again below
 
     labels = label_set.labels
     entities = sorted({l.entity for l in labels if l.entity})
@@ -145,7 +165,10 @@ def build_bank(label_set, encoder, graph, *, settings: EnrichSettings, predictor
     bank = PromptBank(key, [l.text for l in labels], base_prompts, prompts, facts, np.asarray(owner, dtype=np.int64),
                       np.asarray(offsets, dtype=np.int64), base_emb, prompt_emb)
     if cached is not None:
-        save_bank(bank, cached)
+        try:
+            save_bank(bank, cached)
+        except OSError as e:  # a read-only or full disk costs the cache, not the result
+            warnings.warn(f"could not cache the prompt bank in {cached.parent}: {e}")
     return bank, False
 
 
@@ -154,10 +177,13 @@ def save_bank(bank: PromptBank, path: Path) -> None:
     meta = {"key": bank.key, "label_texts": bank.label_texts, "base_prompts": bank.base_prompts,
             "prompts": bank.prompts, "facts": [asdict(f) for f in bank.facts]}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, base_emb=bank.base_emb, prompt_emb=bank.prompt_emb, owner=bank.owner, offsets=bank.offsets,
-                 meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8))
-    tmp.replace(path)  # complete or absent, never half-written
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, base_emb=bank.base_emb, prompt_emb=bank.prompt_emb, owner=bank.owner, offsets=bank.offsets,
+                     meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8))
+        tmp.replace(path)  # complete or absent, never half-written
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_bank(path: Path) -> PromptBank:

@@ -23,7 +23,11 @@ from reasoning.prompts import PromptBank
 class Refinement:
     baseline: np.ndarray      # (labels,) base prompt scores
     refined: np.ndarray       # (labels,) fused for the top k, base elsewhere
-    top: np.ndarray           # indices of the top-k labels by base score
+    top: np.ndarray           # indices of the top-k labels by base score (the ones refined)
+
+    def ranked(self, k: int) -> np.ndarray:
+        """The k best labels by refined score over all labels (what argmax-based evaluation uses)."""
+        return np.argsort(-self.refined, kind="stable")[:k]
 
 
 class Refiner:
@@ -48,7 +52,8 @@ class Refiner:
             if sl.stop > sl.start:
                 scores = np.concatenate([[base[label]], bank.prompt_emb[sl] @ audio_emb])
                 weights = np.concatenate([[self.fusion.base_weight], self.weights[sl]])
-                refined[label] = weighted_lme(scores, weights, tau)
+                fused = weighted_lme(scores, weights, tau)
+                refined[label] = base[label] if np.isnan(fused) else fused
         return Refinement(base, refined, top)
 
     def explain(self, audio_emb: np.ndarray, result: Refinement, *, per_label: int = 5) -> dict[int, dict]:
@@ -78,13 +83,22 @@ class AudioEmbeddingCache:
 
     def get(self, content_hash: str) -> np.ndarray | None:
         path = self.dir / f"{content_hash}.npy"
-        return np.load(path, allow_pickle=False) if path.exists() else None
+        try:
+            return np.load(path, allow_pickle=False) if path.exists() else None
+        except (OSError, ValueError):
+            return None  # a damaged entry is a miss
 
     def put(self, content_hash: str, emb: np.ndarray) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Best effort: a read-only or full disk costs the cache entry, never the result."""
         tmp = self.dir / f".{content_hash}.{os.getpid()}.tmp.npy"
-        np.save(tmp, emb.astype(np.float32), allow_pickle=False)
-        tmp.replace(self.dir / f"{content_hash}.npy")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            np.save(tmp, emb.astype(np.float32), allow_pickle=False)
+            tmp.replace(self.dir / f"{content_hash}.npy")
+        except OSError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 @dataclass

@@ -101,7 +101,8 @@ def test_classify_end_to_end(akg_graph, clap_dir, clips, run_cli):
     for name in good:
         c = by_clip[name]
         assert len(c["baseline"]) == 5 and len(c["refined"]) == 5
-        assert {x["label"] for x in c["baseline"]} == {x["label"] for x in c["refined"]}
+        # refined: the best 5 by refined score over all labels; a label outside the baseline top 5 keeps its base score
+        assert len({x["label"] for x in c["refined"]}) == 5
         assert [x["score"] for x in c["refined"]] == sorted((x["score"] for x in c["refined"]), reverse=True)
         for label, e in c["explanation"].items():
             assert e["fused"] == pytest.approx(e["base"] + e["change"], abs=1e-9)
@@ -176,7 +177,20 @@ def test_caches_and_their_invalidation(akg_graph, clap_dir, clips, tmp_path):
 def test_no_model_configured_says_how_to_provide_one(akg_graph, clips, run_cli, monkeypatch):
     monkeypatch.delenv("AKG_CLAP_MODEL", raising=False)
     monkeypatch.delenv("AKG_CLAP_CHECKPOINT", raising=False)
-    monkeypatch.setenv("HF_HOME", str(clips["a.wav"].parent / "empty-hf-home"))
+    import socket
+
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(clips["a.wav"].parent / "empty-hf-cache"))
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    import urllib3.util.connection
+
+    # the HTTP clients' ways out (httpx/httpcore and requests/urllib3); Bolt to 127.0.0.1 is untouched
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", no_network)
     res = run_cli("classify", str(clips["a.wav"]), "--labels", "esc50")
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "provide a CLAP model" in res.output and "--allow-download" in res.output
@@ -267,7 +281,17 @@ def test_laion_clap_adapter_with_stand_ins(tmp_path, monkeypatch):
     checkpoint = tmp_path / "630k-audioset-best.pt"
     checkpoint.write_bytes(b"weights")
     monkeypatch.setitem(sys.modules, "laion_clap", types.SimpleNamespace(CLAP_Module=_FakeClapModule))
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    seen = {}
+
+    class _Recording(_FakeClapModule):
+        def __init__(self, **kw):
+            import os
+
+            seen["offline"] = os.environ.get("HF_HUB_OFFLINE")  # what laion_clap sees while it loads
+            super().__init__(**kw)
+
+    monkeypatch.setitem(sys.modules, "laion_clap", types.SimpleNamespace(CLAP_Module=_Recording))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     enc = load_encoder(EncoderSpec(backend="laion-clap", checkpoint=str(checkpoint), fusion=True, audio_model="HTSAT-base"))
     assert isinstance(enc, LaionClapEncoder)
     module = _FakeClapModule.instances[-1]
@@ -275,7 +299,8 @@ def test_laion_clap_adapter_with_stand_ins(tmp_path, monkeypatch):
     assert module.loaded == str(checkpoint)
     import os
 
-    assert os.environ.get("HF_HUB_OFFLINE") == "1"  # no hub access unless allowed
+    assert seen["offline"] == "1"                   # no hub access unless allowed, while loading
+    assert os.environ.get("HF_HUB_OFFLINE") == "0"  # and the environment is given back afterwards
     text = enc.embed_text(["dog", "rain"])
     assert np.allclose(np.linalg.norm(text, axis=1), 1.0)
     audio = enc.embed_audio([np.zeros(25 * 48000, np.float32), np.zeros(3 * 48000, np.float32)])

@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from akg.errors import InputError
+from kge.scoring import neg_distances
 
 
 def _cmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -35,12 +36,6 @@ def _cmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def _conj(a: torch.Tensor) -> torch.Tensor:
     return torch.stack((a[..., 0], -a[..., 1]), dim=-1)
-
-
-def _neg_distance_to(q: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
-    """-||q_i - c_j|| for all i, j; q (B, 2d), cand (K, 2d) -> (B, K)."""
-    sq = (q * q).sum(1, keepdim=True) + (cand * cand).sum(1).unsqueeze(0) - 2.0 * q @ cand.T
-    return -sq.clamp_min(1e-12).sqrt()
 
 
 def train_lean(model, factory, *, epochs: int, batch_size: int, negatives: int, learning_rate: float,
@@ -70,8 +65,8 @@ def train_lean(model, factory, *, epochs: int, batch_size: int, negatives: int, 
             b = len(batch)
             positive = -(head_query - ent[t]).reshape(b, -1).norm(dim=1)
             cand = ent[torch.randint(0, n_ent, (k,), generator=gen).to(device)].reshape(k, -1)
-            negative = torch.cat([_neg_distance_to(head_query.reshape(b, -1), cand),
-                                  _neg_distance_to(tail_query.reshape(b, -1), cand)], dim=1)
+            negative = torch.cat([neg_distances(head_query.reshape(b, -1), cand, floor=1e-12),
+                                  neg_distances(tail_query.reshape(b, -1), cand, floor=1e-12)], dim=1)
             loss = model.loss.process_slcwa_scores(positive_scores=positive.unsqueeze(1), negative_scores=negative)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -31,6 +31,15 @@ def _as_real(x: torch.Tensor) -> torch.Tensor:
     return torch.view_as_real(x.resolve_conj()).reshape(x.shape[0], -1) if torch.is_complex(x) else x
 
 
+def neg_distances(q: torch.Tensor, cand: torch.Tensor, floor: float = 0.0) -> torch.Tensor:
+    """-||q_i - c_j|| for all pairs via ||q||^2 + ||c||^2 - 2 q.c; q (B, D), cand (K, D) -> (B, K).
+
+    `floor` keeps the square root away from 0 where gradients are needed (training).
+    """
+    sq = (q * q).sum(1, keepdim=True) + (cand * cand).sum(1).unsqueeze(0) - 2.0 * q @ cand.T
+    return -sq.clamp_min(floor).sqrt()
+
+
 def _rotate(model, batch, side, precise=True):
     ent = _entities(model)
     r = _relations(model, batch[:, 1])
@@ -41,8 +50,7 @@ def _rotate(model, batch, side, precise=True):
     q, e = _as_real(q), _as_real(ent)
     if precise:
         q, e = q.double(), e.double()
-    sq = (q * q).sum(1, keepdim=True) + (e * e).sum(1).unsqueeze(0) - 2.0 * q @ e.T
-    return -sq.clamp_min(0.0).sqrt()
+    return neg_distances(q, e)
 
 
 def _complex(model, batch, side, precise=True):

@@ -70,7 +70,7 @@ def test_ports_published_on_loopback_only(rendered):
                 target = int(parts[-1])
             assert host_ip == "127.0.0.1", f"port {port!r} is not bound to 127.0.0.1"
             published[target] = host_ip
-    assert set(published) == {7474, 7687}
+    assert set(published) == {7474, 7687, 8501}  # Bolt, Neo4j Browser, the explorer (app)
 
 
 @needs_compose
@@ -124,3 +124,33 @@ def test_no_default_password_in_file():
         assert modifier.startswith(":?"), f"${{AKG_PASSWORD{modifier}}} is not required (use :?)"
     assert not re.search(r"NEO4J_AUTH\s*[:=]\s*[\"']?neo4j/(?!\$\{)", text), "a literal NEO4J_AUTH password"
     assert not re.search(r"NEO4J_AUTH\s*[:=]\s*[\"']?none", text, re.IGNORECASE), "authentication disabled"
+
+
+def _published(service: dict) -> list[tuple[str | None, int, int | None]]:
+    """(host_ip, target, published) of each port, in either rendering of docker-compose."""
+    out = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            out.append((port.get("host_ip"), int(port["target"]), int(port["published"]) if port.get("published") else None))
+        else:
+            parts = str(port).split("/")[0].split(":")
+            out.append((parts[0] if len(parts) == 3 else None, int(parts[-1]), int(parts[-2]) if len(parts) > 1 else None))
+    return out
+
+
+@needs_compose
+def test_app_service_runs_the_explorer_against_neo4j(rendered):
+    app = rendered["services"]["app"]
+    assert app.get("build"), "the app is built from the repository's Dockerfile"
+    assert (REPO / "Dockerfile").is_file()
+    assert _published(app) == [("127.0.0.1", 8501, 8501)]
+    depends = app["depends_on"]
+    assert isinstance(depends, dict) and depends["neo4j"]["condition"] == "service_healthy"
+    environment = app["environment"]
+    if isinstance(environment, list):
+        environment = dict(item.split("=", 1) for item in environment)
+    assert environment["AKG_URI"] == "bolt://neo4j:7687"
+    assert environment["AKG_USER"] == "neo4j" and environment["AKG_DATABASE"] == "neo4j"
+    assert environment["AKG_PASSWORD"] == PASSWORD
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r'CMD \["akg", "ui", "--host", "0.0.0.0", "--port", "8501", "--no-browser"\]', dockerfile)

@@ -1,0 +1,251 @@
+"""What the explorer caches, and how long.
+
+- Resources (`st.cache_resource`, shared by every session of the process): the graph connection
+  (one driver per server settings), KGE predictors (per model directory and its modification
+  time), the CLAP encoder (per encoder settings) and reasoning sessions (per encoder, label set,
+  graph version and KGE model). A resource is built once and reused; the graph connection is
+  dropped (and its driver closed) when a page finds the server unreachable, so the next run
+  reconnects.
+- Query results (`st.cache_data`, TTL seconds): statistics, searches, neighbourhoods, facts,
+  console queries, known tails, the graph's hashes. Briefly: a curation or ingest from the CLI
+  shows within TTL seconds, while reruns caused by widgets (every click reruns the page) do not
+  query the server again.
+
+Every function takes the connection key (the server settings) as its first argument, so that
+cached results of two servers never mix, and resolves the connection through the cached
+resource. Nothing here holds a transaction: each library call runs one managed transaction
+(akg.graph) or the read-only gate's rolled-back one (akg.readonly), and returns plain data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from akg.config import Settings
+from akg.graph import Graph
+
+TTL = 30  # seconds that query results are reused
+
+ConnKey = tuple  # (AKG_HOME, AKG_URI, AKG_USER, AKG_DATABASE)
+
+
+def connection_key(settings: Settings | None = None) -> ConnKey:
+    """The server settings that identify a connection (read from the environment)."""
+    s = settings or Settings.from_env()
+    return (str(s.home), s.uri, s.user, s.database)
+
+
+_opened: dict[ConnKey, Graph] = {}  # what _graph built, so that forget_graph can close the drivers
+
+
+@st.cache_resource(show_spinner="Connecting to the graph…")
+def _graph(key: ConnKey) -> Graph:
+    from akg.connect import connect
+
+    # The explorer only reads: it leaves migrations to the commands that write (as `akg query` does).
+    g = connect(Settings.from_env(), migrate=False)
+    _opened[key] = g
+    return g
+
+
+def graph(key: ConnKey) -> Graph:
+    return _graph(key)
+
+
+def forget_graph() -> None:
+    """Drop the cached connections (a server went away): the next run reconnects."""
+    _graph.clear()
+    while _opened:
+        _, g = _opened.popitem()
+        try:
+            g.close()
+        except Exception:  # closing a dead driver may complain; it is being dropped anyway
+            pass
+
+
+# --- the overview ------------------------------------------------------------------------------
+
+@st.cache_data(ttl=TTL, show_spinner="Counting…")
+def stats(key: ConnKey) -> dict:
+    from akg_loader.stats import graph_stats
+
+    return graph_stats(_graph(key))
+
+
+def label_mapping() -> Path:
+    """SALT's mapping file ($AKG_LABEL_SETS_DIR or ./AKG_dataset/label_sets); InputError if missing."""
+    from reasoning import labels
+
+    return labels.find_mapping()
+
+
+@st.cache_data(ttl=TTL, show_spinner="Resolving label sets against the graph…")
+def label_coverage(key: ConnKey, mapping: str, stamp: tuple) -> list[dict]:
+    """Every label set with how many of its labels have an AKG entity (as `akg labels list`)."""
+    from reasoning import labels
+
+    path = Path(mapping)
+    existing = labels.graph_existing(_graph(key))
+    rows = labels.available(path)
+    for row in rows:
+        row["coverage"] = labels.resolve_entities(labels.load(row["key"], path), existing).coverage()
+    return rows
+
+
+def file_stamp(path: Path) -> tuple:
+    st_ = Path(path).stat()
+    return (str(Path(path).resolve()), st_.st_mtime_ns, st_.st_size)
+
+
+# --- the entity explorer -----------------------------------------------------------------------
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def search(key: ConnKey, text: str, limit: int = 25) -> list[str]:
+    from akg_loader.explore import search_entities
+
+    return search_entities(_graph(key), text, limit)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def facts(key: ConnKey, name: str, limit: int = 500) -> list[dict]:
+    from akg_loader.explore import facts as entity_facts
+
+    return entity_facts(_graph(key), name, limit)
+
+
+@st.cache_data(ttl=TTL, show_spinner="Fetching the neighbourhood…")
+def neighbourhood(key: ConnKey, name: str, depth: int, relations: tuple[str, ...] | None, limit: int) -> dict:
+    from akg_loader.explore import neighbourhood as hood
+
+    return hood(_graph(key), name, depth=depth, relations=list(relations) if relations else None, limit=limit)
+
+
+# --- the console -------------------------------------------------------------------------------
+
+@st.cache_data(ttl=TTL, show_spinner="Running the query…", max_entries=64)
+def run_query(key: ConnKey, text: str, params_json: str, timeout: float, limit: int) -> dict:
+    """The read-only gate of `akg query`; the result and when it ran (results are reused for TTL s)."""
+    from akg.readonly import run_read_only
+
+    result = run_read_only(_graph(key), text, json.loads(params_json), timeout=timeout, limit=limit)
+    return {"result": result, "ran_at": time.time()}
+
+
+def saved_queries() -> list:
+    """The named queries of cypher/ that the read-only gate lets through (the read ones), by name."""
+    from akg import queries
+    from akg.errors import QueryRefused
+    from akg.readonly import lexical_check
+
+    found = []
+    for q in sorted(queries.catalogue().values(), key=lambda q: q.name):
+        try:
+            lexical_check(q.text)
+        except QueryRefused:
+            continue
+        found.append(q)
+    return found
+
+
+# --- predictions -------------------------------------------------------------------------------
+
+def models_root() -> Path:
+    from kge import store
+
+    return store.models_root(Settings.from_env().home)
+
+
+def list_models() -> list:
+    from kge import store
+
+    return store.list_models(models_root())
+
+
+@st.cache_resource(show_spinner="Loading the KGE model…", max_entries=4)
+def _predictor(path: str, stamp: tuple):
+    from kge import store
+    from kge.predict import Predictor
+
+    return Predictor(store.load(Path(path)))
+
+
+def predictor(stored):
+    """A warm Predictor for a stored model (rebuilt when its directory is rewritten)."""
+    return _predictor(str(stored.path), file_stamp(stored.path / "config.json"))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def known_tails(key: ConnKey, head: str, relation: str) -> list[str]:
+    from kge.workflows import known_tails as tails
+
+    return tails(_graph(key), head, relation)
+
+
+@st.cache_data(ttl=TTL, show_spinner="Hashing the training triples…")
+def train_hash(key: ConnKey) -> str:
+    from kge.workflows import current_train_hash
+
+    return current_train_hash(_graph(key))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def graph_version(key: ConnKey) -> str:
+    from akg_loader.export import graph_version as version
+
+    return version(_graph(key))
+
+
+# --- audio -------------------------------------------------------------------------------------
+
+def encoder_spec():
+    """The CLAP encoder the CLI would use without options: AKG_CLAP_MODEL / AKG_CLAP_CHECKPOINT."""
+    from reasoning.encoders import EncoderSpec
+
+    return EncoderSpec.from_env()
+
+
+def _spec_items(spec) -> tuple:
+    from dataclasses import asdict
+
+    return tuple(sorted(asdict(spec).items()))
+
+
+@st.cache_resource(show_spinner="Loading the CLAP model…", max_entries=2)
+def _encoder(spec_items: tuple):
+    from reasoning.encoders import EncoderSpec, load_encoder
+
+    return load_encoder(EncoderSpec(**dict(spec_items)))
+
+
+def encoder(spec):
+    """The loaded encoder; ConfigError (saying how to provide a model) when there is none."""
+    return _encoder(_spec_items(spec))
+
+
+@st.cache_resource(show_spinner="Building the prompt bank (once per label set, graph version and models)…",
+                   max_entries=4)
+def _session(key: ConnKey, spec_items: tuple, labels: str, kge_model: str | None, use_kge: bool,
+             version: str, kge_stamp: tuple | None):
+    from reasoning.encoders import EncoderSpec
+    from reasoning.prompts import EnrichSettings
+    from reasoning.workflows import open_session
+
+    spec = EncoderSpec(**dict(spec_items))
+    return open_session(_graph(key), Settings.from_env(), labels=labels, encoder_spec=spec, enrich=EnrichSettings(),
+                        kge_model=kge_model, use_kge=use_kge, encoder=_encoder(spec_items))
+
+
+def reasoning_session(key: ConnKey, spec, labels: str, use_kge: bool):
+    """The prompt bank of a label set (as `akg classify` builds it), for the graph as it is now."""
+    kge_model, kge_stamp = None, None
+    if use_kge:
+        models = list_models()
+        if models:
+            latest = models[-1]
+            kge_model = latest.name
+            kge_stamp = file_stamp(latest.path / "config.json")
+    return _session(key, _spec_items(spec), labels, kge_model, use_kge, graph_version(key), kge_stamp)

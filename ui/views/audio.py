@@ -1,0 +1,129 @@
+"""Audio: CLAP's zero-shot labels of a clip, baseline against refined with the AKG, and why."""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from akg.errors import ConfigError, InputError
+from ui import common, resources, uploads
+
+CONFIGURE = f"""
+**No CLAP model is configured**, so this page cannot classify audio. Start the explorer with one:
+
+- `AKG_CLAP_MODEL=DIR akg ui`: a directory saved with `ClapModel.save_pretrained` and
+  `ClapProcessor.save_pretrained`, or a Hugging Face hub id already in the local cache
+  (for example `laion/clap-htsat-unfused`, the default, after one `akg classify --allow-download`);
+- `AKG_CLAP_CHECKPOINT=FILE.pt akg ui`: a laion-clap checkpoint (needs the `laion` extra).
+
+Label sets come from `akg dataset fetch` (or `AKG_LABEL_SETS_DIR`). Clips to pick from:
+`AKG_AUDIO_DIR=FOLDER`. Uploads: {", ".join(uploads.UPLOAD_TYPES)}, up to {uploads.MAX_UPLOAD_MB} MB.
+"""
+
+st.title("Audio")
+key = common.require_graph()
+workdir = Path(tempfile.mkdtemp(prefix="akg-ui-upload-"))
+
+try:
+    with common.shown_errors():
+        spec = resources.encoder_spec()
+        try:
+            resources.encoder(spec)
+        except ConfigError as e:
+            st.warning(CONFIGURE)
+            st.caption(f"Details: {e}")
+            st.stop()
+
+        from reasoning import labels as label_sets
+
+        try:
+            mapping = resources.label_mapping()
+        except InputError as e:
+            st.error(str(e))
+            st.stop()
+        keys = [r["key"] for r in label_sets.available(mapping)]
+        c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+        labels = c1.selectbox("Label set", keys, index=keys.index("esc50") if "esc50" in keys else 0)
+        method = c2.selectbox("Fusion", ["lse", "reliability"], help="lse: every prompt alike; reliability: "
+                              "prompts weighed by closeness to the label and a prediction's confidence.")
+        temperature = c3.number_input("Temperature", min_value=0.001, max_value=10.0, value=0.05, step=0.01, format="%.3f")
+        top_k = int(c4.number_input("Top k", min_value=1, max_value=50, value=10))
+        use_kge = st.checkbox("Add predicted facts (the latest KGE model)", value=True,
+                              help="Off: only the graph's known facts enrich the prompts.")
+
+        folder = uploads.audio_dir()
+        sources = ["Upload a clip"] + ([f"Pick one from {folder}"] if folder else [])
+        source = st.radio("Clip", sources, horizontal=True, label_visibility="collapsed")
+        path, shown = None, None
+        if source == sources[0]:
+            uploaded = st.file_uploader(f"An audio clip ({', '.join(uploads.UPLOAD_TYPES)}; at most "
+                                        f"{uploads.MAX_UPLOAD_MB} MB)", type=list(uploads.UPLOAD_TYPES))
+            if not folder:
+                st.caption(f"Set `{uploads.AUDIO_DIR_ENV}` to a folder of clips to pick from one instead.")
+            if uploaded is not None:
+                shown = uploaded.name
+                path = uploads.stage_upload(uploaded.name, uploaded.getvalue(), workdir)
+        else:
+            if not folder.is_dir():
+                st.error(f"{uploads.AUDIO_DIR_ENV}={folder}: no such folder.")
+                st.stop()
+            clips = uploads.list_clips(folder)
+            if not clips:
+                st.info(f"No audio files ({', '.join(uploads.UPLOAD_TYPES)}, ...) under {folder}.")
+                st.stop()
+            rel = st.selectbox("Clip", [str(c.relative_to(folder)) for c in clips])
+            path, shown = folder / rel, rel
+
+        if path is None:
+            st.info("Upload a clip" + (" or pick one" if folder else "") + " to classify it.")
+            st.stop()
+
+        st.audio(str(path))
+        from reasoning.fusion import FusionSettings
+        from reasoning.refine import Refiner, embed_clips
+
+        session = resources.reasoning_session(key, spec, labels, use_kge)
+        outcome = embed_clips(session.encoder, [path], session.audio_cache, max_seconds=600.0)[0]
+        if outcome.error:
+            st.error(outcome.error.replace(str(path), shown))
+            st.stop()
+        refiner = Refiner(session.bank, FusionSettings(method=method, temperature=float(temperature)), top_k)
+        result = refiner.refine(outcome.embedding)
+        explanation = refiner.explain(outcome.embedding, result, per_label=8)
+        texts = session.bank.label_texts
+
+        cov = session.label_set.coverage()
+        st.caption(f"{session.label_set.title}: {cov['with_entity']}/{cov['labels']} labels with an AKG entity; "
+                   f"{len(session.bank.prompts)} enriched prompts; KGE "
+                   f"{session.predictor.stored.name if session.predictor else 'none'}; encoder {session.encoder.identity}")
+        base_rank = {int(i): n for n, i in enumerate(result.top, 1)}
+        refined_order = sorted(result.top, key=lambda i: -result.refined[i])
+        left, right = st.columns(2)
+        with left:
+            st.subheader("Baseline (CLAP)")
+            st.dataframe(pd.DataFrame([{"rank": n, "label": texts[i], "score": round(float(result.baseline[i]), 4)}
+                                       for n, i in enumerate(result.top, 1)]), hide_index=True)
+        with right:
+            st.subheader("Refined with the AKG")
+            st.dataframe(pd.DataFrame([{"rank": n, "label": texts[i], "score": round(float(result.refined[i]), 4),
+                                        "baseline rank": base_rank[int(i)],
+                                        "change": round(float(result.refined[i] - result.baseline[i]), 4)}
+                                       for n, i in enumerate(refined_order, 1)]), hide_index=True)
+
+        st.subheader("The prompts that moved each label")
+        st.caption("Leave-one-out: how much the refined score changes without each prompt (signed).")
+        for i in refined_order:
+            e = explanation[int(i)]
+            with st.expander(f"{texts[i]}: {e['base']:.4f} → {e['fused']:.4f} ({e['change']:+.4f}), "
+                             f"{e['prompts_used']} prompts"):
+                if e["prompts"]:
+                    st.dataframe(pd.DataFrame([{"prompt": p["prompt"], "relation": p["relation"], "tail": p["tail"],
+                                                "kind": p["kind"], "score": round(p["score"], 4),
+                                                "weight": round(p["weight"], 3), "effect": round(p["effect"], 5)}
+                                               for p in e["prompts"]]), hide_index=True)
+                else:
+                    st.caption("No enriched prompts: the label has no AKG entity or no facts.")
+finally:
+    shutil.rmtree(workdir, ignore_errors=True)

@@ -82,7 +82,7 @@ def infer_source(path: Path, source: str | None) -> str:
         # a whole word of the name ('AKG_test.tsv'), never part of one ('latest.tsv', 'straw.tsv')
         if re.search(rf"(?<![a-z]){known}(?![a-z])", stem):
             return known
-    raise InputError(f"cannot tell the source from the file name; pass --source (raw, pruned, test or a name of yours)",
+    raise InputError("cannot tell the source from the file name; pass --source (raw, pruned, test or a name of yours)",
                      file=str(path))
 
 

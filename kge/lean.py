@@ -17,7 +17,6 @@ ordinary PyKEEN RotatE: it is evaluated, saved and loaded like any other.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import torch

@@ -57,7 +57,7 @@ def akg_graph(graph, akg_dir, server_env, label_env):
     shutil.rmtree(root, ignore_errors=True)
     shutil.rmtree(Path(server_env.home) / "cache", ignore_errors=True)
     config = preset("fast").with_overrides(epochs=2, embedding_dim=16, negatives=32)
-    trained = train_from_graph(graph, config, models_root=root, name="reasoning-kge", evaluate_after=False)
+    train_from_graph(graph, config, models_root=root, name="reasoning-kge", evaluate_after=False)
     yield graph
     shutil.rmtree(root, ignore_errors=True)
 

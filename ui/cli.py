@@ -23,7 +23,8 @@ def streamlit_command(host: str, port: int) -> list[str]:
             "--browser.gatherUsageStats", "false",
             "--server.maxUploadSize", str(MAX_UPLOAD_MB),  # MB; the audio page checks it again
             "--server.fileWatcherType", "none",          # an installed app: nothing to reload
-            "--global.developmentMode", "false"]
+            "--global.developmentMode", "false",
+            "--client.toolbarMode", "minimal"]               # no "Deploy" button
 
 
 def url_of(host: str, port: int) -> str:

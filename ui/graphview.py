@@ -127,15 +127,19 @@ def render(elements: dict, *, key: str, clickable: bool = False, height: int = 5
     from streamlit_cytoscape.layouts import LAYOUTS
 
     node_labels = sorted({n["data"]["label"] for n in elements["nodes"]})
-    node_styles = [NodeStyle("center", "#1565c0", "name", custom_styles={"width": 42, "height": 42, "font-weight": "bold"}),
-                   NodeStyle("entity", "#78909c", "name")]
-    node_styles += [NodeStyle(label, "#5c6bc0", "name") for label in node_labels if label not in ("center", "entity")]
+    caption = {"font-size": 10, "text-valign": "bottom", "text-margin-y": 3}  # the component's default text is tiny
+    node_styles = [NodeStyle("center", "#1565c0", "name",
+                             custom_styles={**caption, "width": 42, "height": 42, "font-weight": "bold", "font-size": 12}),
+                   NodeStyle("entity", "#78909c", "name", custom_styles=caption)]
+    node_styles += [NodeStyle(label, "#5c6bc0", "name", custom_styles=caption)
+                    for label in node_labels if label not in ("center", "entity")]
     edge_labels = sorted({e["data"]["label"] for e in elements["edges"]})
     edge_styles = [EdgeStyle(label, STATUS_COLORS.get(label), caption="relation", directed=True) for label in edge_labels]
     # A layout option that changes with the elements makes the component lay out a new graph
     # (it otherwise keeps the old positions and stacks new nodes in one place).
     revision = hashlib.sha256(json.dumps(elements, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    layout = {**LAYOUTS["cose"], "akgRevision": revision}
+    # fcose: a 200-node neighbourhood lays out in ~0.3 s instead of cose's ~0.7 s of frozen page
+    layout = {**LAYOUTS.get("fcose", LAYOUTS["cose"]), "akgRevision": revision}
     events = [Event(CLICK_EVENT, "tap", "node")] if clickable else []
     value = streamlit_cytoscape(elements, layout=layout, node_styles=node_styles, edge_styles=edge_styles,
                                 height=height, key=key, events=events)

@@ -52,6 +52,12 @@ _TOKENS = re.compile(r"""
 """, re.S | re.X)
 
 
+# ArcadeDB ignores transaction timeouts: a query abandoned at its time limit keeps running on the
+# server until it ends. At most this many run at once, so repeated slow queries cannot pile up.
+MAX_RUNNING = 2
+_RUNNING = threading.BoundedSemaphore(MAX_RUNNING)
+
+
 @dataclass
 class QueryResult:
     columns: list[str]
@@ -82,10 +88,18 @@ def lexical_check(text: str) -> None:
             continue
         if value.upper() in WRITE_WORDS:
             raise QueryRefused(f"read-only: {value.upper()} is not allowed in a query here. The graph is unchanged.")
-        if value.upper() == "CALL" and i + 1 < len(tokens) and tokens[i + 1][0] == "word":
-            procedure = tokens[i + 1][1]
+        if value.upper() == "CALL":
+            following = tokens[i + 1] if i + 1 < len(tokens) else ("end", "")
+            if following == ("other", "{"):
+                continue  # a subquery: its clauses are checked like the rest
+            # the procedure's name, however it is written: db.labels, `db.labels`, db.`labels`
+            parts, j = [], i + 1
+            while j < len(tokens) and (tokens[j][0] in ("word", "name") or tokens[j] == ("other", ".")):
+                parts.append(tokens[j][1].strip("`"))
+                j += 1
+            procedure = "".join(parts)
             if procedure.lower() not in READ_PROCEDURES:
-                raise QueryRefused(f"read-only: procedure {procedure!r} is not on the list of read procedures "
+                raise QueryRefused(f"read-only: procedure {procedure or '(none)'!r} is not on the list of read procedures "
                                    f"({', '.join(sorted(READ_PROCEDURES))}). The graph is unchanged.")
 
 
@@ -119,6 +133,9 @@ def run_read_only(graph: Graph, text: str, params: dict | None = None, *,
         if explained.query_type != "r":
             raise QueryRefused(f"read-only: the server classifies this query as {explained.query_type!r}, not read ('r'). The graph is unchanged.")
 
+    if not _RUNNING.acquire(blocking=False):
+        raise QueryRefused(f"{MAX_RUNNING} earlier queries are still running (past their time limit the server "
+                           "finishes them before it lets go); try again in a moment")
     outcome: dict[str, Any] = {}
 
     def work() -> None:
@@ -144,6 +161,8 @@ def run_read_only(graph: Graph, text: str, params: dict | None = None, *,
             outcome["result"] = (columns, rows, truncated)
         except BaseException as e:  # handed to the caller's thread
             outcome["error"] = e
+        finally:
+            _RUNNING.release()  # only when the query really ended, abandoned or not
 
     started = time.monotonic()
     worker = threading.Thread(target=work, name="akg-read-only-query", daemon=True)

@@ -24,7 +24,8 @@ def streamlit_command(host: str, port: int) -> list[str]:
             "--server.maxUploadSize", str(MAX_UPLOAD_MB),  # MB; the audio page checks it again
             "--server.fileWatcherType", "none",          # an installed app: nothing to reload
             "--global.developmentMode", "false",
-            "--client.toolbarMode", "minimal"]               # no "Deploy" button
+            "--client.toolbarMode", "minimal",               # no "Deploy" button
+            "--client.showErrorDetails", "type"]             # an unexpected error: its type, never a traceback
 
 
 def url_of(host: str, port: int) -> str:
@@ -75,6 +76,9 @@ def ui(host: str, port: int, no_browser: bool) -> None:
                 import webbrowser
 
                 webbrowser.open(url)
+        elif process.poll() is None:
+            click.echo(f"warning: the explorer at {url} did not answer its health check within 60 s; "
+                       "it is still starting, or stuck (Ctrl-C stops it)", err=True)
         code = process.wait()
     except KeyboardInterrupt:
         process.terminate()

@@ -77,11 +77,18 @@ def list_clips(folder: Path, limit: int = MAX_LISTED) -> list[Path]:
     from reasoning.audio import SUPPORTED
 
     found = []
+    base = Path(folder).resolve()
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for f in sorted(files):
-            if Path(f).suffix.lower() in SUPPORTED and not f.startswith("."):
-                found.append(Path(root) / f)
+            path = Path(root) / f
+            if Path(f).suffix.lower() not in SUPPORTED or f.startswith("."):
+                continue
+            if not path.resolve().is_relative_to(base):
+                continue  # a link pointing out of the folder is not offered
+            if path.stat().st_size > MAX_UPLOAD_MB * 1024 * 1024:
+                continue  # the same size limit as uploads
+            found.append(path)
                 if len(found) >= limit:
                     return found
     return found

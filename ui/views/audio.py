@@ -75,6 +75,7 @@ try:
                 st.stop()
             rel = st.selectbox("Clip", [str(c.relative_to(folder)) for c in clips])
             path, shown = folder / rel, rel
+            uploads.probe(path, shown)  # the header must read as audio before the page plays or decodes it
 
         if path is None:
             st.info("Upload a clip" + (" or pick one" if folder else "") + " to classify it.")

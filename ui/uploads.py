@@ -89,6 +89,6 @@ def list_clips(folder: Path, limit: int = MAX_LISTED) -> list[Path]:
             if path.stat().st_size > MAX_UPLOAD_MB * 1024 * 1024:
                 continue  # the same size limit as uploads
             found.append(path)
-                if len(found) >= limit:
-                    return found
+            if len(found) >= limit:
+                return found
     return found

@@ -100,7 +100,7 @@ def evaluate(model: str | None, device: str, as_json: bool) -> None:
     stored = store.resolve(model, store.models_root(settings.home))
     with connect(settings) as graph:
         data = from_graph(graph, need_test=True)
-        _warn(staleness(graph, stored, data.train.sha256))
+        _warn(staleness(stored, data.train.sha256))
         metrics = evaluate_on(stored.load_model(device), stored.entity_to_id, stored.relation_to_id, data,
                               progress=progress_enabled(), device=device)
     if as_json:
@@ -131,7 +131,7 @@ def predict(head: str | None, relation: str | None, k: int, model: str | None, b
     """
     from kge import store
     from kge.predict import Predictor
-    from kge.workflows import all_known, known_tails, staleness
+    from kge.workflows import all_known, current_train_hash, known_tails, staleness
 
     if batch_file is None and (head is None or relation is None):
         raise click.UsageError("give HEAD and RELATION, or --batch FILE")
@@ -139,7 +139,7 @@ def predict(head: str | None, relation: str | None, k: int, model: str | None, b
     stored = store.resolve(model, store.models_root(settings.home))
     predictor = Predictor(stored)
     with connect(settings) as graph:
-        _warn(staleness(graph, stored))
+        _warn(staleness(stored, current_train_hash(graph)))
         if batch_file is None:
             pair = predictor.resolve_pair(head, relation)
             results = [predictor.predict(*pair, k=k, known=known_tails(graph, *pair))]
@@ -198,7 +198,7 @@ def models(as_json: bool) -> None:
 
         with connect(settings) as graph:
             current = current_train_hash(graph)  # one read for all the models
-        stale = {m.name: staleness(None, m, current) is not None for m in found}
+        stale = {m.name: staleness(m, current) is not None for m in found}
     rows = [{"name": m.name, "model": m.config["training"]["model"], "preset": m.config["training"].get("preset"),
              "created_at": m.config.get("created_at"), "train_seconds": m.config.get("train_seconds"),
              "mrr_known": (m.metrics or {}).get("known", {}).get("mrr"), "mrr_all": (m.metrics or {}).get("all", {}).get("mrr"),

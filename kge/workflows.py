@@ -70,9 +70,10 @@ def current_train_hash(graph: Graph) -> str:
     return export_triples(graph, split="train", status="accepted").sha256
 
 
-def staleness(graph: Graph, stored: store.StoredModel, current: str | None = None) -> str | None:
-    """A warning when the graph's accepted training triples differ from what the model saw."""
-    now = current or current_train_hash(graph)
+def staleness(stored: store.StoredModel, current_train_sha256: str) -> str | None:
+    """A warning when the graph's accepted training triples (their hash, from `current_train_hash`)
+    differ from what the model saw."""
+    now = current_train_sha256
     then = stored.trained_on.get("train_sha256")
     if then and now != then:
         return (f"the graph has changed since model {stored.name} was trained (its training triples "

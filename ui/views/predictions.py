@@ -41,7 +41,7 @@ with common.shown_errors():
     names = [m.name for m in models]
     chosen = st.selectbox("Model", names, index=len(names) - 1, help="Stored models, the latest last.")
     stored = models[names.index(chosen)]
-    stale = staleness(None, stored, resources.train_hash(key))  # the current hash is given: no graph needed
+    stale = staleness(stored, resources.train_hash(key))
     if stale:
         st.warning(stale)
 

@@ -47,17 +47,9 @@ def akg_graph(graph, akg_dir, server_env, label_env):
     """The AKG (pruned + test) in the graph and a small RotatE trained on it, as the latest model."""
     import shutil
 
-    from kge import store
-    from kge.presets import preset
-    from kge.workflows import train_from_graph
+    from helpers import load_akg_with_small_kge
 
-    graph.write("MATCH (e:Entity) DETACH DELETE e")
-    ingest(graph, [read_file(akg_dir / "AKG_pruned.tsv"), read_file(akg_dir / "AKG_test.tsv")])
-    root = store.models_root(server_env.home)
-    shutil.rmtree(root, ignore_errors=True)
-    shutil.rmtree(Path(server_env.home) / "cache", ignore_errors=True)
-    config = preset("fast").with_overrides(epochs=2, embedding_dim=16, negatives=32)
-    train_from_graph(graph, config, models_root=root, name="reasoning-kge", evaluate_after=False)
+    root = load_akg_with_small_kge(graph, akg_dir, server_env.home, name="reasoning-kge", evaluate_after=False)
     yield graph
     shutil.rmtree(root, ignore_errors=True)
 

@@ -17,6 +17,7 @@ from akg.cli import cli
 from akg.config import Settings
 from akg.connect import connect, embedded_server
 from akg.errors import ConfigError
+from helpers import LOOPBACK, listening_addresses
 
 
 @pytest.fixture
@@ -36,19 +37,6 @@ def akg(*args):
     return res
 
 
-def _listening_addresses(port: int) -> set[str]:
-    """Local addresses with a LISTEN socket on `port`, from /proc/net/tcp{,6}."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            addr, hexport = local.rsplit(":", 1)
-            if state == "0A" and int(hexport, 16) == port:
-                found.add(addr)
-    return found
-
-
-LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F"}  # 127.0.0.1 as IPv4 and as IPv4-mapped IPv6
 
 
 def test_start_status_stop_and_data_survives(own_home, akg_dir):
@@ -69,7 +57,7 @@ def test_start_status_stop_and_data_survives(own_home, akg_dir):
     # Only loopback listens.
     state = embedded_server(Settings.from_env()).status()
     for port in (state.bolt_port, state.http_port):
-        addrs = _listening_addresses(port)
+        addrs = listening_addresses(port)
         assert addrs and addrs <= LOOPBACK, (port, addrs)
 
     # A second command finds the running server instead of starting another.

@@ -61,23 +61,13 @@ def wav_bytes(freq: float = 440.0, seconds: float = 1.5, sr: int = 48000) -> byt
 @pytest.fixture(scope="module")
 def ui_graph(graph, akg_dir, server_env, shared_dir):
     """The AKG (pruned + test) in the graph, a small evaluated RotatE as the latest model, label sets."""
-    import shutil
-
-    from kge import store
-    from kge.presets import preset
-    from kge.workflows import train_from_graph
+    from helpers import load_akg_with_small_kge
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AKG_LABEL_SETS_DIR", str(shared_dir / "label_sets"))
         for var in ("AKG_CLAP_MODEL", "AKG_CLAP_CHECKPOINT", "AKG_AUDIO_DIR"):
             mp.delenv(var, raising=False)
-        graph.write("MATCH (e:Entity) DETACH DELETE e")
-        ingest(graph, [read_file(akg_dir / "AKG_pruned.tsv"), read_file(akg_dir / "AKG_test.tsv")])
-        root = store.models_root(server_env.home)
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(Path(server_env.home) / "cache", ignore_errors=True)
-        config = preset("fast").with_overrides(epochs=2, embedding_dim=16, negatives=32)
-        train_from_graph(graph, config, models_root=root, name="ui-kge", evaluate_after=True)
+        root = load_akg_with_small_kge(graph, akg_dir, server_env.home, name="ui-kge", evaluate_after=True)
         yield graph
         from ui import resources
 

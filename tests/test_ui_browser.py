@@ -14,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import ui_browser  # noqa: E402
+from helpers import LOOPBACK, listening_addresses
 
 if ui_browser.missing():
     pytest.skip(ui_browser.missing(), allow_module_level=True)
@@ -84,8 +85,8 @@ def test_explorer_in_a_browser(ui_app, page, graph):
     for old in ARTIFACTS.glob("*.png"):
         old.unlink()
     # started with --server.address 127.0.0.1: nothing else listens on the port
-    addrs = ui_browser.listening_addresses(port)
-    assert addrs and addrs <= ui_browser.LOOPBACK, addrs
+    addrs = listening_addresses(port)
+    assert addrs and addrs <= LOOPBACK, addrs
 
     # 1. the overview: the graph's numbers
     stats = graph_stats(graph)

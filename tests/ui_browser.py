@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "ui" / "app.py"
 CHROMIUM = "/usr/bin/chromium"
@@ -46,21 +47,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def listening_addresses(port: int) -> set[str]:
-    """Local addresses with a LISTEN socket on `port`, from /proc/net/tcp{,6} (hex, as the kernel writes them)."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        if not Path(table).exists():
-            continue
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            addr, hexport = local.rsplit(":", 1)
-            if state == "0A" and int(hexport, 16) == port:
-                found.add(addr)
-    return found
-
-
-LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F"}  # 127.0.0.1 as IPv4 and as IPv4-mapped IPv6
 
 
 @contextlib.contextmanager

@@ -1,0 +1,41 @@
+"""Small helpers shared by several test files (and bench/ui_bench.py through tests/ui_browser.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F"}  # 127.0.0.1 as IPv4 and as IPv4-mapped IPv6
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses with a LISTEN socket on `port`, from /proc/net/tcp{,6} (hex, as the kernel writes them)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not Path(table).exists():
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            addr, hexport = local.rsplit(":", 1)
+            if state == "0A" and int(hexport, 16) == port:
+                found.add(addr)
+    return found
+
+
+def load_akg_with_small_kge(graph, akg_dir: Path, home: Path, *, name: str, evaluate_after: bool) -> Path:
+    """An empty graph filled with AKG pruned + test, no cached prompts or audio, and a small RotatE
+    trained on it as the only (so the latest) model. Returns the models folder."""
+    from akg_loader.ingest import ingest
+    from akg_loader.tsv import read_file
+    from kge import store
+    from kge.presets import preset
+    from kge.workflows import train_from_graph
+
+    graph.write("MATCH (e:Entity) DETACH DELETE e")
+    ingest(graph, [read_file(akg_dir / "AKG_pruned.tsv"), read_file(akg_dir / "AKG_test.tsv")])
+    root = store.models_root(home)
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(Path(home) / "cache", ignore_errors=True)
+    config = preset("fast").with_overrides(epochs=2, embedding_dim=16, negatives=32)
+    train_from_graph(graph, config, models_root=root, name=name, evaluate_after=evaluate_after)
+    return root

@@ -40,6 +40,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from scratch_server import scratch_graph
+
 REPO = Path(__file__).resolve().parent.parent
 FILES = ("AKG_raw.tsv", "AKG_pruned.tsv", "AKG_test.tsv")
 EXPECTED_ROWS = 69_602        # data rows in the three files (headers excluded)
@@ -405,22 +407,10 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         ap.error(f"{args.akg_dir} lacks {', '.join(missing)}: pass --akg-dir or run `akg dataset fetch`")
 
-    from akg.config import Settings
-    from akg.connect import connect, embedded_server
-
-    home = Path(tempfile.mkdtemp(prefix="akg-bench-"))
-    saved = {k: os.environ.get(k) for k in ("AKG_HOME", "AKG_BOLT_PORT", "AKG_HTTP_PORT", "AKG_URI")}
-    os.environ.update(AKG_HOME=str(home), AKG_BOLT_PORT="0", AKG_HTTP_PORT="0")
-    os.environ.pop("AKG_URI", None)
-    server = None
-    graph = None
-    try:
-        server = embedded_server(Settings.from_env())
-        log(f"starting the embedded server under {home} ...")
-        t = time.perf_counter()
-        state = server.start()
-        log(f"  up in {time.perf_counter() - t:.1f} s ({state.bolt_uri}, pid {state.pid})")
-        graph = connect()
+    log("starting the embedded server under a temporary AKG_HOME ...")
+    t = time.perf_counter()
+    with scratch_graph("akg-bench-") as (graph, home, state):
+        log(f"  up in {time.perf_counter() - t:.1f} s ({state.bolt_uri}, pid {state.pid}, {home})")
 
         log("measured path (read_file + ingest):")
         measured = run_measured(graph, args.akg_dir, args.repeat, args.warmup)
@@ -453,17 +443,6 @@ def main(argv: list[str] | None = None) -> int:
                 "rss": akg_process["max_rss_mib"] * 2**20 <= TARGET_RSS_MB * 10**6,
             },
         }
-    finally:
-        if graph is not None:
-            graph.close()
-        if server is not None:
-            server.stop()
-        shutil.rmtree(home, ignore_errors=True)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)

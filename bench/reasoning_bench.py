@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
+
+from scratch_server import scratch_graph
 
 warnings.filterwarnings("ignore")
 REPO = Path(__file__).resolve().parent.parent
@@ -39,20 +38,8 @@ def main() -> None:
     p.add_argument("--json-out", type=Path)
     a = p.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="akg-reasoning-bench-"))
-    os.environ.update(AKG_HOME=str(home), AKG_BOLT_PORT="0", AKG_HTTP_PORT="0", AKG_LABEL_SETS_DIR=str(a.label_sets))
-    os.environ.pop("AKG_URI", None)
-    from akg.config import Settings
-    from akg.connect import connect, embedded_server
-
-    server = embedded_server(Settings.from_env())
-    server.start()
-    try:
-        with connect() as graph:
-            out = run(graph, a, home)
-    finally:
-        server.stop()
-        shutil.rmtree(home, ignore_errors=True)
+    with scratch_graph("akg-reasoning-bench-", env={"AKG_LABEL_SETS_DIR": str(a.label_sets)}) as (graph, home, _state):
+        out = run(graph, a, home)
     print(json.dumps(out, indent=2))
     if a.json_out:
         a.json_out.write_text(json.dumps(out, indent=2) + "\n")

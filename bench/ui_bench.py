@@ -28,13 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
+
+from scratch_server import scratch_graph
 
 warnings.filterwarnings("ignore")
 REPO = Path(__file__).resolve().parent.parent
@@ -104,24 +104,11 @@ def main() -> None:
         sys.exit(why)
     label_sets = a.label_sets or (a.akg_dir.resolve().parent / "label_sets")
 
-    home = Path(tempfile.mkdtemp(prefix="akg-ui-bench-"))
-    os.environ.update(AKG_HOME=str(home), AKG_BOLT_PORT="0", AKG_HTTP_PORT="0")
-    for var in ("AKG_URI", "AKG_DATABASE", "AKG_CLAP_CHECKPOINT", "AKG_AUDIO_DIR"):
-        os.environ.pop(var, None)
-    if label_sets.is_dir():
-        os.environ["AKG_LABEL_SETS_DIR"] = str(label_sets)
-    from akg.config import Settings
-    from akg.connect import connect, embedded_server
-
-    server = embedded_server(Settings.from_env())
-    server.start()
-    try:
-        with connect() as graph:
-            setup = prepare(graph, a, home)
-            out = measure(a, setup)
-    finally:
-        server.stop()
-        shutil.rmtree(home, ignore_errors=True)
+    env = {"AKG_LABEL_SETS_DIR": str(label_sets)} if label_sets.is_dir() else {}
+    with scratch_graph("akg-ui-bench-", env=env, unset=("AKG_DATABASE", "AKG_CLAP_CHECKPOINT", "AKG_AUDIO_DIR")) \
+            as (graph, home, _state):
+        setup = prepare(graph, a, home)
+        out = measure(a, setup)
     report(out)
     if a.json_out:
         a.json_out.write_text(json.dumps(out, indent=2) + "\n")

@@ -115,11 +115,12 @@ def write_report(out_dir: Path, *, dataset: str, metric: str, rows: list[dict], 
              "| relations | k | baseline | refined | delta |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {r['relations']} | {r['top_k']} | {r['baseline']:.4f} | {r['refined']:.4f} | {r['delta']:+.4f} |" for r in rows]
     moved = sorted((c for c in per_class if c["delta"] == c["delta"]), key=lambda c: c["delta"])
-    if moved:
-        lines += ["", f"Per class ({best['relations']}, k = {best['top_k']}): largest gains and losses", "",
+    gains = [c for c in reversed(moved) if c["delta"] > 0][:5]
+    losses = [c for c in moved if c["delta"] < 0][:5]
+    if gains or losses:
+        lines += ["", f"Per class ({best['relations']}, k = {best['top_k']}; chosen on these clips): largest gains and losses", "",
                   "| label | baseline | refined | delta |", "|---|---:|---:|---:|"]
-        lines += [f"| {c['label']} | {c['baseline']:.4f} | {c['refined']:.4f} | {c['delta']:+.4f} |"
-                  for c in (moved[-5:][::-1] + moved[:5])]
+        lines += [f"| {c['label']} | {c['baseline']:.4f} | {c['refined']:.4f} | {c['delta']:+.4f} |" for c in gains + losses]
     lines += ["", "![ablation](ablation.png)", ""]
     paths["report"].write_text("\n".join(lines), encoding="utf-8")
 

@@ -46,3 +46,7 @@ class InputError(AkgError):
 
 class IntegrityError(AkgError):
     """Downloaded or copied data does not match its recorded checksum."""
+
+
+class ConflictError(AkgError):
+    """Someone else changed what this change was about since it was read: nothing was written."""

@@ -41,6 +41,17 @@ def _text(query: str | Query, relation: str | None) -> tuple[str, str]:
     return query, "query"
 
 
+def _unit(work):
+    def tx_work(tx):
+        def run(query: str | Query, params: Params = None, relation: str | None = None) -> list[dict]:
+            text, _ = _text(query, relation)
+            return [r.data() for r in tx.run(text, params or {})]
+
+        return work(run)
+
+    return tx_work
+
+
 class Graph:
     def __init__(self, driver: neo4j.Driver, database: str, *, describe: str = "", lock_dir=None):
         self.driver = driver
@@ -75,16 +86,13 @@ class Graph:
 
         `work` receives `run(query, params, relation=None) -> rows`.
         """
-
-        def tx_work(tx):
-            def run(query: str | Query, params: Params = None, relation: str | None = None) -> list[dict]:
-                text, _ = _text(query, relation)
-                return [r.data() for r in tx.run(text, params or {})]
-
-            return work(run)
-
         with wrap_driver_errors(name), self.session() as s:
-            return s.execute_write(tx_work)
+            return s.execute_write(_unit(work))
+
+    def read_unit(self, work: Callable[[Callable[..., list[dict]]], Any], name: str = "read") -> Any:
+        """Several reads in one transaction (one consistent view); `work` as for `write_unit`."""
+        with wrap_driver_errors(name), self.session() as s:
+            return s.execute_read(_unit(work))
 
     @contextlib.contextmanager
     def exclusive(self, name: str):

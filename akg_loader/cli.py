@@ -103,7 +103,7 @@ def export(split: str, status: str, output: Path | None, as_json: bool) -> None:
                                 status=None if status == "any" else status)
     if output is None:
         click.echo("".join(tsv_lines(result.triples)), nl=False)
-        click.echo(f"{len(result.triples)} triples, sha256 {result.sha256}, graph {result.graph_sha256}", err=True)
+        click.echo(f"{len(result.triples)} triples, sha256 {result.sha256}, graph version {result.graph_version[:12]}", err=True)
         return
     sidecar = write_export(result, output)
     if as_json:

@@ -2,7 +2,8 @@
 
 `akg export -o train.tsv` writes `train.tsv` (head<TAB>relation<TAB>tail, sorted by code point,
 no header: PyKEEN's format) and `train.tsv.meta.json` with the hash of exactly those rows (equal to
-the file's own sha256), the filters, and the version hash of the whole graph at export time.
+the file's own sha256), the filters, and the graph's version at export time (akg.hashing.set_version
+of the accepted triples, as `akg versions` lists it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from akg import queries
 from akg.graph import Graph
 from akg.files import commit, stage
-from akg.hashing import content_hash, tsv_lines
+from akg.hashing import content_hash, set_version, tsv_lines
 
 SPLITS = ("train", "test")
 STATUSES = ("accepted", "rejected", "pending")
@@ -25,13 +26,13 @@ STATUSES = ("accepted", "rejected", "pending")
 class Export:
     triples: list[tuple[str, str, str]]   # sorted
     sha256: str                           # content hash of `triples`
-    graph_sha256: str                     # version of the whole graph (every triple, status, split)
+    graph_version: str                    # the graph's version: set_version of its accepted triples
     split: str | None
     status: str | None
 
     def meta(self, **extra) -> dict:
         return {"format": "akg-export/1", "rows": len(self.triples), "sha256": self.sha256,
-                "graph_sha256": self.graph_sha256, "split": self.split, "status": self.status,
+                "graph_version": self.graph_version, "split": self.split, "status": self.status,
                 "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra}
 
 
@@ -40,8 +41,17 @@ def _state(graph: Graph) -> list[tuple[str, str, str, str, str]]:
             for r in graph.read(queries.get("graph_state_triples"))]
 
 
+def _version(state) -> str:
+    return set_version((h, r, t) for h, r, t, st, _ in state if st == "accepted")
+
+
 def graph_version(graph: Graph) -> str:
-    """Content hash of every triple with its status and split: changes with any curation or ingest."""
+    """The graph's version: changes whenever a triple becomes accepted or stops being accepted."""
+    return _version(_state(graph))
+
+
+def state_hash(graph: Graph) -> str:
+    """Hash of every triple with its status and split: changes with any write to a triple's status."""
     return content_hash(_state(graph))
 
 
@@ -50,13 +60,13 @@ def export_triples(graph: Graph, *, split: str | None = "train", status: str | N
     state = _state(graph)
     triples = sorted({(h, r, t) for h, r, t, st, sp in state
                       if (split is None or sp == split) and (status is None or st == status)})
-    return Export(triples, content_hash(triples), content_hash(state), split, status)
+    return Export(triples, content_hash(triples), _version(state), split, status)
 
 
 def split_triples(graph: Graph, status: str = "accepted") -> tuple[Export, Export]:
     """The train and test exports of one consistent read (for training and evaluation)."""
     state = _state(graph)
-    version = content_hash(state)
+    version = _version(state)
     out = []
     for split in ("train", "test"):
         triples = sorted({(h, r, t) for h, r, t, st, sp in state if sp == split and st == status})

@@ -13,6 +13,7 @@ Provenance on each relationship: `relation` (plain words), `sources` (raw/pruned
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from akg import queries
+from akg import changelog, queries
 from akg.errors import GraphError
 from akg.files import write_atomic
 from akg.graph import Graph
@@ -81,6 +82,7 @@ class IngestSummary:
     rows_rejected: int = 0
     duplicates: int = 0
     rejects_file: str | None = None
+    change_id: str | None = None     # the change-log entry of this run (None when nothing changed)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -126,10 +128,11 @@ def prepare(relation: str, items: list[tuple[tuple[str, str], Incoming]]) -> Bat
     return Batch(relation, items, names, [merge(relation, None, incoming) for _, incoming in items])
 
 
-def _ingest_batch(run, batch: Batch, now: str) -> tuple[int, int, int, int]:
-    """One transaction's work; returns (created, updated, unchanged, entities_created)."""
+def _ingest_batch(run, batch: Batch, now: str, log: ChangeLog) -> tuple[int, int, int, int, bool]:
+    """One transaction's work; returns (created, updated, unchanged, entities_created, logged)."""
     relation = batch.relation
     run(queries.get("ingest_lock"), {"now": now})
+    state = changelog.lock(run, now)
     existing_names = set(run(queries.get("ingest_existing_entities"), {"names": batch.names})[0]["names"])
     new_names = [n for n in batch.names if n not in existing_names]
     if new_names:
@@ -138,26 +141,34 @@ def _ingest_batch(run, batch: Batch, now: str) -> tuple[int, int, int, int]:
     keys = [{"head": h, "tail": t} for (h, t), _ in batch.items if h in existing_names and t in existing_names]
     old = {}
     if keys:
-        found = run(queries.get("ingest_existing_triples"), {"keys": keys}, relation)[0]["triples"]
+        found = run(queries.get("triple_properties"), {"keys": keys}, relation)[0]["triples"]
         old = {(r["head"], r["tail"]): r["props"] for r in found}
-    creates, updates = [], []
+    creates, updates, items = [], [], []
     for ((head, tail), incoming), fresh in zip(batch.items, batch.fresh):
         before = old.get((head, tail))
         if before is None:
-            creates.append({"head": head, "tail": tail, "props": {**fresh, "created_at": now, "updated_at": now}})
-            continue
-        props = merge(relation, before, incoming)
-        if all(before.get(k) == props.get(k) for k in PROVENANCE_KEYS):
-            continue
-        updates.append({"head": head, "tail": tail, "props": {**props, "updated_at": now}})
+            props = {**fresh, "created_at": now, "updated_at": now}
+            creates.append({"head": head, "tail": tail, "props": props})
+        else:
+            props = merge(relation, before, incoming)
+            if all(before.get(k) == props.get(k) for k in PROVENANCE_KEYS):
+                continue
+            # `rev` counts the writes to a triple: a curator's pending decision or revert checks it.
+            props = {**props, "updated_at": now, "rev": before.get("rev", 0) + 1}
+            updates.append({"head": head, "tail": tail, "props": props})
+        if changelog.is_accepted(before) != changelog.is_accepted(props):
+            items.append(changelog.Item(head, relation, tail, before, {**(before or {}), **props}))
     if creates:
         run(queries.get("ingest_create_triples"), {"rows": creates}, relation)
     if updates:
         run(queries.get("ingest_update_triples"), {"rows": updates}, relation)
-    return len(creates), len(updates), len(batch.items) - len(creates) - len(updates), len(new_names)
+    if items:  # the triples whose accepted-ness changed: what versions and diffs replay
+        changelog.record(run, state, change=None if log.recorded else log.change, change_id=log.change_id,
+                         items=items, now=now, checkpoint=None)
+    return len(creates), len(updates), len(batch.items) - len(creates) - len(updates), len(new_names), bool(items)
 
 
-def _write_with_retry(graph: Graph, batch: Batch, now: str, attempts: int = 8):
+def _write_with_retry(graph: Graph, batch: Batch, now: str, log: ChangeLog, attempts: int = 8):
     """One batch's transaction, tried again when a concurrent ingest created the same entity first.
 
     Neo4j serialises ingests on the lock node; ArcadeDB's optimistic transactions only find the
@@ -166,7 +177,7 @@ def _write_with_retry(graph: Graph, batch: Batch, now: str, attempts: int = 8):
     """
     for attempt in range(attempts):
         try:
-            return graph.write_unit(lambda run: _ingest_batch(run, batch, now), name=f"ingest ({batch.relation})")
+            return graph.write_unit(lambda run: _ingest_batch(run, batch, now, log), name=f"ingest ({batch.relation})")
         except GraphError as e:
             if "Duplicated key" not in str(e) or attempt == attempts - 1:
                 raise
@@ -174,7 +185,7 @@ def _write_with_retry(graph: Graph, batch: Batch, now: str, attempts: int = 8):
 
 
 def ingest(graph: Graph, files: Sequence[ParsedFile], *, batch_size: int = 5000,
-           progress: Callable[[int], None] | None = None) -> IngestSummary:
+           progress: Callable[[int], None] | None = None, by: str | None = None) -> IngestSummary:
     """Write the parsed files into the graph. Rejected rows are the caller's to report."""
     started = time.perf_counter()
     summary = IngestSummary()
@@ -192,18 +203,47 @@ def ingest(graph: Graph, files: Sequence[ParsedFile], *, batch_size: int = 5000,
             for items in [sorted(by_relation[relation].items())]
             for i in range(0, len(items), batch_size)]
     seen_entities: set[str] = set()
+    files_named = ", ".join(sorted({p.path.name for p in files}))
+    log = ChangeLog(changelog.new_change_id(), {"action": "ingest", "by": by or changelog.who(),
+                                                "note": f"ingest of {files_named}"})
     with graph.exclusive("ingest"):
-        _write_plan(graph, plan, now, summary, seen_entities, progress)
-    summary.triples = sum(len(v) for v in by_relation.values())
-    summary.entities_existing = len(seen_entities) - summary.entities_created
+        changelog.ensure_state(graph)
+        _write_plan(graph, plan, now, summary, seen_entities, progress, log)
+        summary.triples = sum(len(v) for v in by_relation.values())
+        summary.entities_existing = len(seen_entities) - summary.entities_created
+        if summary.changed:
+            _close_log(graph, log, summary)
+    summary.change_id = log.change_id if summary.changed else None
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _write_plan(graph, plan, now, summary, seen_entities, progress) -> None:
+@dataclass
+class ChangeLog:
+    """This run's Change node: created with the first batch that records items, counts at the end."""
+    change_id: str
+    change: dict
+    recorded: bool = False
+
+
+def _close_log(graph: Graph, log: ChangeLog, summary: IngestSummary) -> None:
+    counts = json.dumps({k: getattr(summary, k) for k in (
+        "triples", "triples_created", "triples_updated", "triples_unchanged", "entities_created")})
+    if not log.recorded:  # nothing's accepted-ness changed: still say that the ingest happened
+        def work(run):
+            stamp = changelog.now_iso()
+            changelog.record(run, changelog.lock(run, stamp), change=log.change, change_id=log.change_id,
+                             items=[], now=stamp, checkpoint=None)
+        graph.write_unit(work, name="ingest change log")
+    graph.write(queries.get("change_set_summary"), {"id": log.change_id, "summary": counts})
+    changelog.checkpoint(graph, change_id=log.change_id, cause=log.change["note"])
+
+
+def _write_plan(graph, plan, now, summary, seen_entities, progress, log) -> None:
     for relation, items in plan:
         batch = prepare(relation, items)
-        c, u, n, ec = _write_with_retry(graph, batch, now)
+        c, u, n, ec, logged = _write_with_retry(graph, batch, now, log)
+        log.recorded = log.recorded or logged
         summary.triples_created += c
         summary.triples_updated += u
         summary.triples_unchanged += n

@@ -15,8 +15,8 @@ RETURN collect(e.name) AS names
 UNWIND $names AS name
 CREATE (:Entity {name: name, created_at: $now})
 
-// name: ingest_existing_triples
-// description: provenance of these (head, tail) pairs for one relation, where the triple exists
+// name: triple_properties
+// description: the properties of these (head, tail) pairs of one relation, where the triple exists (ingest, curation)
 // example: {"keys": [{"head": "dog", "tail": "animal"}], "relation": "has parent"}
 UNWIND $keys AS k
 MATCH (h:Entity {name: k.head})-[r:__REL__]->(t:Entity {name: k.tail})

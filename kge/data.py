@@ -27,7 +27,7 @@ class Split:
 class Dataset:
     train: Split
     test: Split
-    graph_sha256: str
+    graph_version: str
 
 
 def from_graph(graph, *, need_test: bool = True) -> Dataset:
@@ -39,7 +39,7 @@ def from_graph(graph, *, need_test: bool = True) -> Dataset:
         raise AkgError("the graph has no accepted training triples: ingest the AKG first (akg ingest AKG_pruned.tsv)")
     if need_test and not test.triples:
         raise AkgError("the graph has no test split: ingest a test file first (akg ingest AKG_test.tsv)")
-    return Dataset(Split(train.triples, train.sha256), Split(test.triples, test.sha256), train.graph_sha256)
+    return Dataset(Split(train.triples, train.sha256), Split(test.triples, test.sha256), train.graph_version)
 
 
 def training_factory(triples: list[Triple], *, inverse: bool = False) -> TriplesFactory:

@@ -24,14 +24,33 @@ def _progress_bar(total: int, desc: str, enabled: bool):
 
 
 def evaluate_on(model, entity_to_id: dict, relation_to_id: dict, data: Dataset, *, progress: bool = False,
-                device: str = "cpu") -> dict:
-    """Filtered metrics on the graph's test split: 'known' (scorable triples) and 'all' (unseen = misses)."""
+                device: str = "cpu", feature_cache: Path | None = None, grounder=None) -> dict:
+    """Filtered metrics on the graph's test split: 'known' (triples whose entities the model was
+    trained on), 'new' (triples with an entity it never saw) and 'all'. A plain model can only miss
+    the 'new' ones; a grounded model (kge/grounded.py) scores them, its candidates being the
+    training entities plus the test's new entities, represented from their names' features."""
+    from contextlib import ExitStack
+
+    from kge import grounded
+
     train_mapped = map_test(data.train.triples, entity_to_id, relation_to_id).mapped
-    test = map_test(data.test.triples, entity_to_id, relation_to_id)
-    filter_triples = torch.cat([train_mapped, test.mapped]).to(device)
-    with _progress_bar(2 * len(test.known), "evaluate", progress) as bar:
-        metrics = evaluate(model, test.mapped.to(device), filter_triples, unknown=len(test.unknown), progress=bar.update)
-    metrics["test_triples"] = {"total": test.total, "known": len(test.known), "unseen_entities": len(test.unknown)}
+    new_names = sorted({x for h, _, t in data.test.triples for x in (h, t) if x not in entity_to_id})
+    with ExitStack() as stack:
+        ids = entity_to_id
+        if new_names and grounded.is_grounded(model):
+            grounder = grounder or grounded.Grounder.of(model, feature_cache, device=device)
+            first = stack.enter_context(grounded.extended(model, grounder.features(new_names)))
+            ids = {**entity_to_id, **{name: first + i for i, name in enumerate(new_names)}}
+        test = map_test(data.test.triples, ids, relation_to_id)
+        is_new = torch.tensor([h not in entity_to_id or t not in entity_to_id for h, _, t in test.known], dtype=torch.bool)
+        new_unknown = sum(1 for h, _, t in test.unknown if h not in entity_to_id or t not in entity_to_id)
+        filter_triples = torch.cat([train_mapped, test.mapped]).to(device)
+        with _progress_bar(2 * len(test.known), "evaluate", progress) as bar:
+            metrics = evaluate(model, test.mapped.to(device), filter_triples, unknown=len(test.unknown), new=is_new,
+                               new_unknown=new_unknown, progress=bar.update)
+    unseen = int(is_new.sum()) + new_unknown
+    metrics["test_triples"] = {"total": test.total, "known": metrics["known"]["triples"], "unseen_entities": unseen,
+                               "scored": len(test.known), "new_entities": len(new_names)}
     return metrics
 
 
@@ -55,7 +74,7 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, models_root: Path, na
         metrics = evaluate_on(result.model, factory.entity_to_id, factory.relation_to_id, data,
                               progress=progress, device=config.device)
     trained_on = {"train_sha256": data.train.sha256, "train_triples": len(data.train.triples),
-                  "test_sha256": data.test.sha256, "graph_sha256": data.graph_sha256,
+                  "test_sha256": data.test.sha256, "graph_version": data.graph_version,
                   "entities": factory.num_entities, "relations": factory.num_relations}
     path = store.save(result.model, config, factory.entity_to_id, factory.relation_to_id, root=models_root,
                       name=name, metrics=metrics, losses=result.losses, trained_on=trained_on,

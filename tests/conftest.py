@@ -70,7 +70,9 @@ def graph(server_env):
 @pytest.fixture
 def empty_graph(graph):
     """The session's graph with every entity and triple removed (the schema stays)."""
-    graph.write("MATCH (e:Entity) DETACH DELETE e")
+    from helpers import wipe
+
+    wipe(graph)
     return graph
 
 

@@ -22,6 +22,12 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
+def wipe(graph) -> None:
+    """Empty the graph: entities and triples, and the change log that describes them."""
+    for label in ("Entity", "ChangeItem", "Change", "Version", "GraphState"):
+        graph.write(f"MATCH (n:{label}) DETACH DELETE n")
+
+
 def load_akg_with_small_kge(graph, akg_dir: Path, home: Path, *, name: str, evaluate_after: bool) -> Path:
     """An empty graph filled with AKG pruned + test, no cached prompts or audio, and a small RotatE
     trained on it as the only (so the latest) model. Returns the models folder."""
@@ -31,7 +37,7 @@ def load_akg_with_small_kge(graph, akg_dir: Path, home: Path, *, name: str, eval
     from kge.presets import preset
     from kge.workflows import train_from_graph
 
-    graph.write("MATCH (e:Entity) DETACH DELETE e")
+    wipe(graph)
     ingest(graph, [read_file(akg_dir / "AKG_pruned.tsv"), read_file(akg_dir / "AKG_test.tsv")])
     root = store.models_root(home)
     shutil.rmtree(root, ignore_errors=True)

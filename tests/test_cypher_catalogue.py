@@ -7,6 +7,7 @@ import pytest
 from akg import migrations, queries
 from akg.errors import AkgError, InputError
 from akg.relations import RELATIONS, cypher_type, type_of
+from helpers import wipe
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +15,7 @@ def loaded_graph(graph, akg_dir):
     from akg_loader.ingest import ingest
     from akg_loader.tsv import read_file
 
-    graph.write("MATCH (e:Entity) DETACH DELETE e")
+    wipe(graph)
     ingest(graph, [read_file(akg_dir / "AKG_pruned.tsv"), read_file(akg_dir / "AKG_test.tsv")])
     return graph
 
@@ -71,7 +72,7 @@ def test_relationship_types_only_from_the_allowlist():
     with pytest.raises(InputError, match="did you mean 'has parent'"):
         cypher_type("has parnt")
     with pytest.raises(AkgError, match="needs a relation"):
-        queries.get("ingest_existing_triples").render()
+        queries.get("triple_properties").render()
 
 
 def test_parser_names_blocks_and_refuses_duplicates():

@@ -9,7 +9,7 @@ import pytest
 
 from akg.errors import QueryRefused, QueryTimeout
 from akg.readonly import lexical_check, run_read_only
-from akg_loader.export import graph_version
+from akg_loader.export import state_hash
 
 WRITES = [
     "CREATE (:Intruder)",
@@ -69,13 +69,13 @@ def small_graph(graph, akg_dir):
 
 @pytest.mark.parametrize("text", WRITES)
 def test_writes_are_refused_and_change_nothing(small_graph, run_cli, text):
-    version, schema = graph_version(small_graph), _schema(small_graph)
+    version, schema = state_hash(small_graph), _schema(small_graph)
     res = run_cli("query", text)
     assert res.exit_code == 1
     assert "Error:" in res.output and "Traceback" not in res.output
     with pytest.raises(QueryRefused):
         run_read_only(small_graph, text)
-    assert graph_version(small_graph) == version
+    assert state_hash(small_graph) == version
     assert _schema(small_graph) == schema
     assert small_graph.read("MATCH (n:Intruder) RETURN count(n) AS n")[0]["n"] == 0
     assert small_graph.read("MATCH (n:Entity) WHERE n.hacked RETURN count(n) AS n")[0]["n"] == 0
@@ -87,12 +87,12 @@ def test_a_write_that_passes_the_first_layer_is_rolled_back(small_graph, monkeyp
     import akg.readonly as ro
 
     monkeypatch.setattr(ro, "lexical_check", lambda text: None)
-    version = graph_version(small_graph)
+    version = state_hash(small_graph)
     with pytest.raises(QueryRefused, match="rolled back"):
         ro.run_read_only(small_graph, "MATCH (n:Entity) WITH n LIMIT 3 SET n.hacked = true RETURN n.name AS name")
     with pytest.raises(QueryRefused, match="rolled back"):
         ro.run_read_only(small_graph, "MATCH (n:Entity) WITH n LIMIT 1 CALL { WITH n CREATE (:Intruder) } RETURN 1 AS one")
-    assert graph_version(small_graph) == version
+    assert state_hash(small_graph) == version
     assert small_graph.read("MATCH (n:Entity) WHERE n.hacked RETURN count(n) AS n")[0]["n"] == 0
     assert small_graph.read("MATCH (n:Intruder) RETURN count(n) AS n")[0]["n"] == 0
 

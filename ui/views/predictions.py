@@ -91,7 +91,7 @@ with common.shown_errors():
         {"": "their sha256", "value": trained_on.get("train_sha256", "—")},
         {"": "the graph's now", "value": now},
         {"": "entities / relations", "value": f"{trained_on.get('entities', '—')} / {trained_on.get('relations', '—')}"},
-        {"": "graph version (sha256)", "value": trained_on.get("graph_sha256", "—")},
+        {"": "graph version", "value": (trained_on.get("graph_version") or "—")[:12]},
     ])
     st.dataframe(state, hide_index=True)
     if stale:

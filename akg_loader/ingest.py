@@ -235,7 +235,8 @@ def _close_log(graph: Graph, log: ChangeLog, summary: IngestSummary) -> None:
             changelog.record(run, changelog.lock(run, stamp), change=log.change, change_id=log.change_id,
                              items=[], now=stamp, checkpoint=None)
         graph.write_unit(work, name="ingest change log")
-    graph.write(queries.get("change_set_summary"), {"id": log.change_id, "summary": counts})
+    graph.write(queries.get("change_set_summary"), {"id": log.change_id, "summary": counts,
+                                                    "triples": summary.triples_created + summary.triples_updated})
     changelog.checkpoint(graph, change_id=log.change_id, cause=log.change["note"])
 
 

@@ -99,9 +99,9 @@ LIMIT 1
 
 // name: change_set_summary
 // description: write the final counts on a change (an ingest run's, once it has finished)
-// example: {"id": "no such change", "summary": "{}"}
+// example: {"id": "no such change", "summary": "{}", "triples": 0}
 MATCH (c:Change {id: $id})
-SET c.summary = $summary
+SET c.summary = $summary, c.triples = $triples
 
 // name: accepted_changes_between
 // description: the triples whose accepted-ness changed between two points of the change log, in order

@@ -1,0 +1,1 @@
+"""Curation: the review queue, decisions, the audit trail, reverts, suggestions and versions."""

@@ -1,0 +1,58 @@
+"""Suggestions: a KGE model's best-scored triples that the graph does not have, queued as pending.
+
+Candidates are the (head, relation) pairs of the accepted training triples (what the model was
+trained to complete); a predicted tail is skipped when the graph has that triple with any status
+(a rejected triple is not suggested again) or when it is the head itself. The best `top` by model
+score across all pairs are created with status `pending`, split `train` (accepting one grows the
+training set, which makes models trained before stale), source `kge`, and the model's name and
+score, as one recorded change (so `akg curate revert` removes a batch of suggestions at once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from akg import queries
+from akg.changelog import now_iso
+from akg.errors import InputError
+from akg.graph import Graph
+from curation.commit import Committed, Effect, commit
+
+PER_PAIR = 10   # tails considered per (head, relation) before the global cut
+
+
+def candidates(graph: Graph, predictor, *, top: int, relations: set[str] | None = None,
+               progress: Callable[[int], None] | None = None) -> list[tuple[tuple[str, str, str], float]]:
+    """The `top` best new triples by model score, best first."""
+    if top < 1:
+        raise InputError("--top must be at least 1")
+    from akg_loader.export import export_triples
+
+    train = export_triples(graph, split="train", status="accepted").triples
+    present: dict[tuple[str, str], set[str]] = {
+        (r["head"], r["relation"]): set(r["tails"]) for r in graph.read(queries.get("pairs_with_tails"))}
+    pairs = sorted({(h, r) for h, r, _ in train
+                    if h in predictor.entity_to_id and r in predictor.relation_to_id
+                    and (relations is None or r in relations)})
+    if not pairs:
+        raise InputError("no (head, relation) pair of the training triples is known to this model")
+    found: list[tuple[tuple[str, str, str], float]] = []
+    for start in range(0, len(pairs), 4096):
+        chunk = pairs[start:start + 4096]
+        for (head, relation), preds in zip(chunk, predictor.predict_batch(chunk, k=PER_PAIR)):
+            have = present.get((head, relation), set())
+            found.extend(((head, relation, p.tail), p.score) for p in preds if p.tail not in have and p.tail != head)
+        if progress:
+            progress(len(chunk))
+    found.sort(key=lambda c: (-c[1], c[0]))
+    return found[:top]
+
+
+def queue(graph: Graph, suggestions: list[tuple[tuple[str, str, str], float]], *, model: str, by: str) -> Committed:
+    """Create the suggested triples as pending, as one change."""
+    stamp = now_iso()
+    effects = [Effect(triple, None, {
+        "relation": triple[1], "sources": ["kge"], "source_files": [], "status": "pending", "split": "train",
+        "suggested_by": model, "score": round(float(score), 6), "created_at": stamp, "updated_at": stamp, "rev": 1})
+        for triple, score in suggestions]
+    return commit(graph, effects, {"action": "suggest", "by": by, "note": f"top {len(effects)} predictions of model {model}"})

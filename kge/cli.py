@@ -202,7 +202,8 @@ def models(as_json: bool) -> None:
     rows = [{"name": m.name, "model": m.config["training"]["model"], "preset": m.config["training"].get("preset"),
              "created_at": m.config.get("created_at"), "train_seconds": m.config.get("train_seconds"),
              "mrr_known": (m.metrics or {}).get("known", {}).get("mrr"), "mrr_all": (m.metrics or {}).get("all", {}).get("mrr"),
-             "train_sha256": m.trained_on.get("train_sha256"), "stale": stale.get(m.name), "path": str(m.path)}
+             "train_sha256": m.trained_on.get("train_sha256"), "graph_version": m.trained_on.get("graph_version"),
+             "stale": stale.get(m.name), "path": str(m.path)}
             for m in found]
     if as_json:
         echo_json(rows)
@@ -213,4 +214,4 @@ def models(as_json: bool) -> None:
         mrr = f"MRR known {r['mrr_known']:.4f} / all {r['mrr_all']:.4f}" if r["mrr_known"] is not None else "not evaluated"
         flag = "  STALE: the graph changed since" if r["stale"] else ""
         click.echo(f"{r['name']:40s} {r['model']:9s} {mrr}  trained in {r['train_seconds'] or 0:.1f} s  "
-                   f"on {str(r['train_sha256'])[:12]}…{flag}")
+                   f"on graph version {str(r['graph_version'] or '(not recorded)')[:12]}{flag}")

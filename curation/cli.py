@@ -41,7 +41,9 @@ def list_(status: str, relation: str | None, head: str | None, verdict: str | No
         echo_json(result.as_dict())
         return
     if not result.rows:
-        click.echo(f"no triples match (total {result.total})")
+        hint = ("; pending triples come from `akg curate suggest`, and `--status rejected` lists the "
+                "LLM verifier's rejections") if status == "pending" and result.total == 0 else ""
+        click.echo(f"no triples match (total {result.total}){hint}")
         return
     click.echo(f"rows {offset + 1}-{offset + len(result.rows)} of {result.total}")
     for r in result.rows:

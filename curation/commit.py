@@ -15,7 +15,6 @@ curator wins and the other gets the conflict, and nothing is half-written.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -126,6 +125,3 @@ def summary_line(done: Committed) -> str:
     return (f"change {done.change_id}: {len(done.items)} triple(s); graph version {short(done.version)} "
             f"({done.accepted} accepted triples)")
 
-
-def as_json(props: dict | None) -> str:
-    return json.dumps(props, sort_keys=True)

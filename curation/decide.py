@@ -113,7 +113,8 @@ def plan(run, decisions: list[Decision], by: str) -> tuple[list[Effect], list[Tr
 def decide(graph: Graph, decisions: list[Decision], *, by: str, note: str | None = None,
            action: str | None = None) -> Outcome:
     """Apply decisions as one change (all or nothing); `action` names the change (default: the decisions')."""
-    if not by or not by.strip():
+    by = (by or "").strip()
+    if not by:
         raise InputError("say who decides: --by NAME")
     if not decisions:
         raise InputError("no decisions given")
@@ -122,7 +123,7 @@ def decide(graph: Graph, decisions: list[Decision], *, by: str, note: str | None
     if not effects:
         return Outcome(None, unchanged)
     kinds = sorted({d.action for d in decisions})
-    change = {"action": action or (kinds[0] if len(kinds) == 1 else "apply"), "by": by.strip()}
+    change = {"action": action or (kinds[0] if len(kinds) == 1 else "apply"), "by": by}
     if note:
         change["note"] = note
     return Outcome(commit(graph, effects, change), unchanged)

@@ -27,7 +27,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 MISSING = "Debian's chromium and Playwright's Python package are needed (.ci/run installs them)"
 # st.navigation's URL paths: the default page is "/", the others are named after their files.
 PAGES = {"Overview": "", "Entity explorer": "entities", "Cypher console": "console",
-         "Predictions": "predictions", "Audio": "audio"}
+         "Predictions": "predictions", "Audio": "audio", "Curation": "curation"}
 
 
 def missing() -> str | None:

@@ -12,6 +12,8 @@ page = st.navigation([
     st.Page(PAGES / "entities.py", title="Entity explorer", icon=":material/hub:"),
     st.Page(PAGES / "console.py", title="Cypher console", icon=":material/terminal:"),
     st.Page(PAGES / "predictions.py", title="Predictions", icon=":material/online_prediction:"),
+    # curate.py, not curation.py: run on its own (as AppTest does) it would shadow the curation package
+    st.Page(PAGES / "curate.py", title="Curation", icon=":material/rule:", url_path="curation"),
     st.Page(PAGES / "audio.py", title="Audio", icon=":material/graphic_eq:"),
 ])
 st.sidebar.caption("AKG knowledge service · the same graph, models and reasoning as the `akg` command")

@@ -10,6 +10,10 @@
   console queries, known tails, the graph's hashes. Briefly: a curation or ingest from the CLI
   shows within TTL seconds, while reruns caused by widgets (every click reruns the page) do not
   query the server again.
+- Curation (the one page that writes): queue pages and triple histories are `st.cache_data` keyed by
+  a process-wide generation counter that every curation change from the explorer bumps, so the page
+  shows the graph as the change left it; the change also drops the other pages' cached counts,
+  facts and hashes.
 
 Every function takes the connection key (the server settings) as its first argument, so that
 cached results of two servers never mix, and resolves the connection through the cached
@@ -249,3 +253,73 @@ def reasoning_session(key: ConnKey, spec, labels: str, use_kge: bool):
             kge_model = latest.name
             kge_stamp = file_stamp(latest.path / "config.json")
     return _session(key, _spec_items(spec), labels, kge_model, use_kge, graph_version(key), kge_stamp)
+
+
+# --- curation ----------------------------------------------------------------------------------
+
+_curation_generation = 0  # bumped by every curation change made from the explorer (any session)
+
+
+def curation_generation() -> int:
+    """Part of the cache key of queue pages and histories: a change makes them be read afresh."""
+    return _curation_generation
+
+
+def curation_changed() -> None:
+    """The graph's triples changed (or may have: a conflict): read the queue, histories and the
+    results that depend on triples' statuses afresh."""
+    global _curation_generation
+    _curation_generation += 1
+    for cached in (stats, facts, neighbourhood, known_tails, train_hash, graph_version, run_query):
+        cached.clear()
+
+
+@st.cache_data(ttl=TTL, show_spinner="Reading the queue…", max_entries=64)
+def curation_queue(key: ConnKey, status: str | None, relation: str | None, head: str | None, verdict: str | None,
+                   offset: int, limit: int, generation: int) -> dict:
+    """One page of the review queue (curation.queue.page): {total, offset, rows}."""
+    from curation.queue import Filters, page
+
+    return page(_graph(key), Filters(status, relation, head, verdict), offset=offset, limit=limit).as_dict()
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=64)
+def triple_history(key: ConnKey, triple: tuple[str, str, str], generation: int) -> list[dict]:
+    """Every recorded change of one triple, oldest first (curation.history.triple_history)."""
+    from curation.history import triple_history as history
+
+    return history(_graph(key), tuple(triple))
+
+
+@st.cache_resource(show_spinner=False)
+def _migrated(key: ConnKey) -> bool:
+    """The explorer connects without migrating (its other pages only read); before its first write
+    it applies the schema migrations once, as any writing `akg` command does (the change log's
+    constraints and indexes)."""
+    from akg import migrations
+
+    migrations.apply(_graph(key))
+    return True
+
+
+def curate(key: ConnKey, decisions: list, *, by: str, note: str | None = None):
+    """Apply decisions as one change (curation.decide.decide); ConflictError when a triple moved
+    since its revision was read. Whatever happens, the cached queue is dropped afterwards."""
+    from curation.decide import decide
+
+    _migrated(key)
+    try:
+        return decide(_graph(key), decisions, by=by, note=note)
+    finally:
+        curation_changed()
+
+
+def revert(key: ConnKey, change_id: str, *, by: str, note: str | None = None):
+    """Undo a change, recorded as a change (curation.history.revert)."""
+    from curation.history import revert as undo
+
+    _migrated(key)
+    try:
+        return undo(_graph(key), change_id, by=by, note=note)
+    finally:
+        curation_changed()

@@ -28,15 +28,18 @@ def curate() -> None:
 @click.option("--verdict", type=click.Choice(["yes", "no"]), help="Only triples the LLM verifier said yes/no to.")
 @click.option("--limit", default=50, show_default=True, help="Rows per page.")
 @click.option("--offset", default=0, show_default=True, help="Rows to skip (page * limit).")
+@click.option("--after", help="Start after this triple (HEAD|RELATION|TAIL, the last row of the previous page): "
+                              "no row is skipped when decisions have emptied earlier pages.")
 @json_option
 def list_(status: str, relation: str | None, head: str | None, verdict: str | None, limit: int, offset: int,
-          as_json: bool) -> None:
+          after: str | None, as_json: bool) -> None:
     """One page of the review queue, with each triple's revision (what a decision is checked against)."""
     from curation.queue import Filters, page
+    from curation.triples import parse_triple
 
     with connect() as graph:
         result = page(graph, Filters(None if status == "any" else status, relation, head, verdict),
-                      offset=offset, limit=limit)
+                      offset=offset, limit=limit, after=parse_triple(after) if after else None)
     if as_json:
         echo_json(result.as_dict())
         return
@@ -45,12 +48,16 @@ def list_(status: str, relation: str | None, head: str | None, verdict: str | No
                 "LLM verifier's rejections") if status == "pending" and result.total == 0 else ""
         click.echo(f"no triples match (total {result.total}){hint}")
         return
-    click.echo(f"rows {offset + 1}-{offset + len(result.rows)} of {result.total}")
+    click.echo(f"{len(result.rows)} rows of {result.total}" + (f", after {after}" if after else
+                                                              f" (from row {offset + 1})"))
     for r in result.rows:
         extra = f"  score {r['score']:.3f} ({r['suggested_by']})" if r["suggested_by"] else ""
         who = f"  by {r['curated_by']}" if r["curated_by"] else ""
         click.echo(f"{r['head']}|{r['relation']}|{r['tail']}  [{r['status']}, verdict {r['verdict'] or '-'}, "
                    f"rev {r['rev']}]{who}{extra}")
+    if len(result.rows) == limit:
+        last = result.rows[-1]
+        click.echo(f"next page: --after '{last['head']}|{last['relation']}|{last['tail']}'")
 
 
 def _decide(action: str, triples: tuple[str, ...], by: str, note: str | None, as_json: bool, **extra) -> None:

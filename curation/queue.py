@@ -28,7 +28,7 @@ class Filters:
         if self.verdict is not None and self.verdict not in VERDICTS:
             raise InputError(f"unknown verdict {self.verdict!r}: use yes or no")
         return {"status": self.status, "verdict": self.verdict,
-                "of_relation": resolve_relation(self.relation) if self.relation else None,
+                "relation": resolve_relation(self.relation) if self.relation else None,
                 "head": normalise_name(self.head) if self.head else None}
 
 
@@ -50,15 +50,28 @@ def _row(r: dict) -> dict:
             "note": p.get("curation_note"), "suggested_by": p.get("suggested_by"), "score": p.get("score")}
 
 
-def page(graph: Graph, filters: Filters = Filters(), *, offset: int = 0, limit: int = 50) -> Page:
-    """One page, ordered by head, relation, tail, with the total the filters select (one read)."""
+def page(graph: Graph, filters: Filters = Filters(), *, offset: int = 0, limit: int = 50,
+         after: tuple[str, str, str] | None = None) -> Page:
+    """One page, ordered by head, relation, tail, with the total the filters select (one read).
+
+    `after` (the last triple of the previous page) pages by key: the next page starts right after
+    it even when decisions have removed rows before it, and deep pages cost what the first does.
+    `offset` skips rows (after `after`, when both are given).
+    """
     if offset < 0 or limit < 1:
         raise InputError("the page needs offset >= 0 and limit >= 1")
     params = filters.params()
+    keys = {"after_head": None, "after_relation": None, "after_tail": None}
+    if after is not None:
+        keys = dict(zip(keys, after))
+    relation = params.pop("relation")
+    # One relation: match its relationship type, not every relationship's `relation` property.
+    suffix = "_of_relation" if relation else ""
 
     def work(run):
-        total = run(queries.get("curation_queue_count"), params)[0]["n"]
-        rows = run(queries.get("curation_queue_page"), {**params, "skip": offset, "limit": limit})
+        total = run(queries.get("curation_queue_count" + suffix), params, relation)[0]["n"]
+        rows = run(queries.get("curation_queue_page" + suffix), {**params, **keys, "skip": offset, "limit": limit},
+                   relation)
         return Page(total, offset, [_row(r) for r in rows])
 
     return graph.read_unit(work, name="curation queue")

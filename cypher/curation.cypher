@@ -136,25 +136,53 @@ MATCH (:Entity {name: row.head})-[r:__REL__]->(:Entity {name: row.tail})
 DELETE r
 
 // name: curation_queue_page
-// description: one page of the curation queue, filtered (any filter may be null)
-// example: {"status": "rejected", "of_relation": null, "head": null, "verdict": null, "skip": 0, "limit": 20}
+// description: one page of the curation queue (all relations), filtered (any filter may be null), after a given
+// triple (keyset paging: stable while decisions remove rows) and/or skipping rows
+// example: {"status": "rejected", "head": null, "verdict": null, "after_head": null, "after_relation": null, "after_tail": null, "skip": 0, "limit": 20}
+// The property maps are built for the page's rows only, after the ordering.
 MATCH (h:Entity)-[r]->(t:Entity)
 WHERE r.relation IS NOT NULL
   AND ($status IS NULL OR r.status = $status)
-  AND ($of_relation IS NULL OR r.relation = $of_relation)
   AND ($head IS NULL OR h.name = $head)
   AND ($verdict IS NULL OR r.verdict = $verdict)
-RETURN h.name AS head, r.relation AS relation, t.name AS tail, properties(r) AS props
-ORDER BY head, relation, tail
+  AND ($after_head IS NULL OR h.name > $after_head
+       OR (h.name = $after_head AND (r.relation > $after_relation
+                                     OR (r.relation = $after_relation AND t.name > $after_tail))))
+WITH h, r, t
+ORDER BY h.name, r.relation, t.name
 SKIP $skip LIMIT $limit
+RETURN h.name AS head, r.relation AS relation, t.name AS tail, properties(r) AS props
+
+// name: curation_queue_page_of_relation
+// description: one page of the curation queue of one relation (its relationship type: far fewer rows to scan)
+// example: {"status": null, "head": null, "verdict": null, "after_head": null, "after_relation": null, "after_tail": null, "skip": 0, "limit": 20, "relation": "has parent"}
+MATCH (h:Entity)-[r:__REL__]->(t:Entity)
+WHERE ($status IS NULL OR r.status = $status)
+  AND ($head IS NULL OR h.name = $head)
+  AND ($verdict IS NULL OR r.verdict = $verdict)
+  AND ($after_head IS NULL OR h.name > $after_head
+       OR (h.name = $after_head AND (r.relation > $after_relation
+                                     OR (r.relation = $after_relation AND t.name > $after_tail))))
+WITH h, r, t
+ORDER BY h.name, t.name
+SKIP $skip LIMIT $limit
+RETURN h.name AS head, r.relation AS relation, t.name AS tail, properties(r) AS props
 
 // name: curation_queue_count
 // description: how many triples the curation queue's filters select
-// example: {"status": "rejected", "of_relation": null, "head": null, "verdict": null}
+// example: {"status": "rejected", "head": null, "verdict": null}
 MATCH (h:Entity)-[r]->(t:Entity)
 WHERE r.relation IS NOT NULL
   AND ($status IS NULL OR r.status = $status)
-  AND ($of_relation IS NULL OR r.relation = $of_relation)
+  AND ($head IS NULL OR h.name = $head)
+  AND ($verdict IS NULL OR r.verdict = $verdict)
+RETURN count(r) AS n
+
+// name: curation_queue_count_of_relation
+// description: how many triples of one relation the curation queue's filters select
+// example: {"status": null, "head": null, "verdict": null, "relation": "has parent"}
+MATCH (h:Entity)-[r:__REL__]->(t:Entity)
+WHERE ($status IS NULL OR r.status = $status)
   AND ($head IS NULL OR h.name = $head)
   AND ($verdict IS NULL OR r.verdict = $verdict)
 RETURN count(r) AS n

@@ -327,3 +327,22 @@ def test_suggestions_are_queued_pending_and_accepting_them_makes_models_stale(gr
     with pytest.raises(ConflictError):
         history.revert(graph, out["change"], by="alice")
     assert page(graph, Filters(status="pending"), limit=100).total == 20
+
+
+def test_keyset_paging_skips_nothing_while_decisions_empty_the_queue(small, run_cli):
+    everything = page(small, Filters(status="rejected"), limit=5000).rows
+    first = page(small, Filters(status="rejected"), limit=5).rows
+    assert first == everything[:5]
+    decide(small, [Decision("accept", (r["head"], r["relation"], r["tail"])) for r in first[:3]], by="alice")
+    after = (first[-1]["head"], first[-1]["relation"], first[-1]["tail"])
+    nxt = page(small, Filters(status="rejected"), limit=5, after=after).rows
+    assert nxt == everything[5:10]          # by offset 5 it would have skipped three rows
+    one = page(small, Filters(status="rejected", relation="event composed of"), limit=2).rows
+    more = page(small, Filters(status="rejected", relation="event composed of"), limit=2,
+                after=(one[-1]["head"], one[-1]["relation"], one[-1]["tail"])).rows
+    alike = [r for r in page(small, Filters(status="rejected"), limit=5000).rows if r["relation"] == "event composed of"]
+    assert one + more == alike[:4] and page(small, Filters(status="rejected", relation="event composed of")).total == len(alike)
+    out = run_cli("curate", "list", "--status", "rejected", "--limit", "5", "--after", "|".join(after))
+    assert out.exit_code == 0 and out.output.splitlines()[1].startswith("|".join(
+        (everything[5]["head"], everything[5]["relation"], everything[5]["tail"])))
+    assert "next page: --after" in out.output

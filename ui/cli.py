@@ -57,10 +57,11 @@ def _interrupt(signum, frame):
 @click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-browser", is_flag=True, help="Do not open a browser tab.")
 def ui(host: str, port: int, no_browser: bool) -> None:
-    """The explorer: overview, entity explorer, Cypher console, predictions and audio, in the browser.
+    """The explorer: overview, entity explorer, Cypher console, predictions, audio and curation, in the browser.
 
     Uses the same graph, models and settings (AKG_HOME, AKG_URI, AKG_CLAP_MODEL...) as the other
-    commands; AKG_AUDIO_DIR names a folder of clips for the audio page. Stop it with Ctrl-C.
+    commands; AKG_AUDIO_DIR names a folder of clips for the audio page, AKG_CURATOR the curation
+    page's curator. Stop it with Ctrl-C.
     """
     url = url_of(host, port)
     if host not in LOOPBACK:

@@ -21,15 +21,53 @@ def _warn(message: str | None) -> None:
 
 def _metrics_lines(metrics: dict) -> list[str]:
     lines = []
-    for part in ("known", "all"):
+    for part in ("known", "new", "all"):
+        if part not in metrics:
+            continue
         m = metrics[part]
         lines.append(f"  {part:5s} ({m['triples']} test triples): MRR {m['mrr']:.4f}  Hits@1 {m['hits@1']:.4f}  "
                      f"Hits@3 {m['hits@3']:.4f}  Hits@5 {m['hits@5']:.4f}  Hits@10 {m['hits@10']:.4f}")
     return lines
 
 
+def _side_by_side(rows: list[tuple[str, dict]]) -> list[str]:
+    """Metrics of several models in columns, with each later model's difference to the first."""
+    names = [n for n, _ in rows]
+    width = max(12, *(len(n) for n in names))
+    head = f"  {'':22s}" + "".join(f"{n:>{width + 2}s}" for n in names)
+    head += "".join(f"{'Δ ' + n:>{width + 4}s}" for n in names[1:])
+    lines = [head]
+    for part in ("known", "new", "all"):
+        for metric in ("mrr", "hits@1", "hits@10"):
+            vals = [m.get(part, {}).get(metric) for _, m in rows]
+            triples = next((m[part]["triples"] for _, m in rows if part in m), 0)
+            label = f"{metric.upper() if metric == 'mrr' else metric.capitalize()} {part} ({triples})"
+            line = f"  {label:22s}" + "".join(f"{v:>{width + 2}.4f}" if v is not None else f"{'-':>{width + 2}s}" for v in vals)
+            line += "".join(f"{vals[0] - v:>+{width + 4}.4f}" if None not in (vals[0], v) else f"{'-':>{width + 4}s}"
+                            for v in vals[1:])
+            lines.append(line)
+    return lines
+
+
+def _grounding_options(grounded: str | None, encoder: str | None, fusion: str | None, projection: str | None,
+                       modality_dropout: float | None, base: dict | None) -> dict | None:
+    """The grounding of `akg train`'s options over the preset's (None: a plain model)."""
+    given = {"encoder": encoder, "fusion": fusion, "projection": projection, "modality_dropout": modality_dropout}
+    if grounded is None and base is None:
+        named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
+        if named:
+            raise InputError(f"{', '.join(named)} only apply to a grounded model: add --grounded text")
+        return None
+    from kge.grounded import Grounding
+
+    merged = {**(base or {}), **({"modality": grounded} if grounded else {}),
+              **{k: v for k, v in given.items() if v is not None}}
+    return Grounding.from_dict(merged).as_dict()  # checks every value: a clear error for a bad one
+
+
 @click.command()
-@click.option("--preset", default="fast", show_default=True, help="fast (lean loop, default) or paper (config 001).")
+@click.option("--preset", help="fast (lean loop, the default), grounded (the default with --grounded) "
+                               "or paper (config 001).")
 @click.option("--model", "model_name", help="Any PyKEEN model (TransE, DistMult, ComplEx, RotatE, ...).")
 @click.option("--dim", "embedding_dim", type=int, help="Embedding dimension.")
 @click.option("--lr", "learning_rate", type=float, help="Adam learning rate.")
@@ -40,14 +78,34 @@ def _metrics_lines(metrics: dict) -> list[str]:
 @click.option("--seed", type=int)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]))
 @click.option("--name", help="Model name (default: model-preset-timestamp).")
+@click.option("--grounded", type=click.Choice(["text"]),
+              help="Fuse each entity's embedding with its name's text features: entities never seen in "
+                   "training are scored from their names.")
+@click.option("--encoder", type=click.Choice(["auto", "minilm", "clap"]),
+              help="Text features (--grounded): CLAP's text tower, all-MiniLM-L6-v2, or auto (CLAP when "
+                   "AKG_CLAP_MODEL/AKG_CLAP_CHECKPOINT is set, else minilm). Default auto.")
+@click.option("--fusion", type=click.Choice(["average", "concat", "weighted"]),
+              help="How structure and features combine (--grounded). Default average.")
+@click.option("--projection", type=click.Choice(["linear", "mlp"]), help="Feature projection (--grounded).")
+@click.option("--modality-dropout", type=float,
+              help="Probability that an entity's structural part is dropped in a training step (--grounded).")
 @click.option("--no-evaluate", is_flag=True, help="Skip the evaluation on the test split after training.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def train(preset: str, model_name: str | None, name: str | None, no_evaluate: bool, as_json: bool, **overrides) -> None:
-    """Train a knowledge-graph embedding on the graph's accepted training triples."""
+def train(preset: str | None, model_name: str | None, name: str | None, grounded: str | None, encoder: str | None,
+          fusion: str | None, projection: str | None, modality_dropout: float | None, no_evaluate: bool, as_json: bool,
+          **overrides) -> None:
+    """Train a knowledge-graph embedding on the graph's accepted training triples.
+
+    \b
+    akg train                                   # RotatE, the fast preset
+    akg train --grounded text --fusion average  # grounded in the entities' names (the grounded preset)
+    """
     from kge.presets import preset as get_preset
     from kge.workflows import train_from_graph
 
-    config = get_preset(preset)
+    config = get_preset(preset or ("grounded" if grounded else "fast"))
+    grounding = _grounding_options(grounded, encoder, fusion, projection, modality_dropout, config.grounding)
+    config = dataclasses.replace(config, grounding=grounding)
     if model_name:
         from kge.train import model_class
 
@@ -71,9 +129,14 @@ def train(preset: str, model_name: str | None, name: str | None, no_evaluate: bo
         _warn("the graph has no test split, so the model was not evaluated (akg ingest AKG_test.tsv)")
     if as_json:
         echo_json({"model": trained.path.name, "path": str(trained.path), "train_seconds": round(trained.train_seconds, 3),
-                   "config": config.as_dict(), "metrics": trained.metrics})
+                   "config": trained.config.as_dict(), "metrics": trained.metrics})
         return
-    click.echo(f"trained {config.model} ({config.preset} preset, {config.epochs} epochs) in {trained.train_seconds:.1f} s")
+    grounded_by = ""
+    if trained.config.grounding:
+        g = trained.config.grounding
+        grounded_by = f", grounded in its entities' names ({g['encoder']} features, {g['fusion']} fusion)"
+    click.echo(f"trained {config.model} ({config.preset} preset, {config.epochs} epochs{grounded_by}) "
+               f"in {trained.train_seconds:.1f} s")
     if trained.metrics:
         click.echo("filtered link prediction on the test split (both sides, realistic ties):")
         for line in _metrics_lines(trained.metrics):
@@ -83,12 +146,20 @@ def train(preset: str, model_name: str | None, name: str | None, no_evaluate: bo
 
 @click.command()
 @click.argument("model", required=False)
+@click.option("--against", "others", multiple=True, metavar="MODEL",
+              help="Also evaluate MODEL on the same triples and show it side by side (repeatable).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def evaluate(model: str | None, device: str, as_json: bool) -> None:
-    """Filtered MRR and Hits@1/3/5/10 of MODEL (default: the latest) on the graph's test split."""
+def evaluate(model: str | None, others: tuple[str, ...], device: str, as_json: bool) -> None:
+    """Filtered MRR and Hits@1/3/5/10 of MODEL (default: the latest) on the graph's test split.
+
+    \b
+    akg evaluate                                 # the latest model
+    akg evaluate GROUNDED --against PLAIN        # two models on the same triples, side by side
+    """
     from kge import store
     from kge.data import from_graph
+    from kge.features import default_cache_dir
     from kge.workflows import evaluate_on, staleness
 
     if device == "cuda":
@@ -97,21 +168,49 @@ def evaluate(model: str | None, device: str, as_json: bool) -> None:
         if not torch.cuda.is_available():
             raise InputError("--device cuda: no CUDA device is available here (use --device cpu)")
     settings = Settings.from_env()
-    stored = store.resolve(model, store.models_root(settings.home))
+    root = store.models_root(settings.home)
+    models = [store.resolve(model, root)] + [store.resolve(o, root) for o in others]  # every name checked first
+    results = []
     with connect(settings) as graph:
         data = from_graph(graph, need_test=True)
-        _warn(staleness(stored, data.train.sha256))
-        metrics = evaluate_on(stored.load_model(device), stored.entity_to_id, stored.relation_to_id, data,
-                              progress=progress_enabled(), device=device)
+        for stored in models:
+            _warn(staleness(stored, data.train.sha256))
+            metrics = evaluate_on(stored.load_model(device), stored.entity_to_id, stored.relation_to_id, data,
+                                  progress=progress_enabled(), device=device,
+                                  feature_cache=default_cache_dir(settings.home))
+            results.append((stored, metrics))
+    first, metrics = results[0]
     if as_json:
-        echo_json({"model": stored.name, "metrics": metrics, "train_seconds": stored.config.get("train_seconds")})
+        out = _evaluation_json(first, metrics)
+        if others:
+            out["against"] = [{**_evaluation_json(s, m), "delta": _delta(metrics, m)} for s, m in results[1:]]
+        echo_json(out)
         return
-    click.echo(f"model {stored.name}: filtered link prediction on the test split (both sides, realistic ties)")
-    for line in _metrics_lines(metrics):
-        click.echo(line)
-    t = metrics["test_triples"]
-    click.echo(f"  {t['unseen_entities']} of {t['total']} test triples involve an entity or relation unseen in training: "
-               "excluded from 'known', counted as misses in 'all'")
+    if others:
+        click.echo("filtered link prediction on the test split (both sides, realistic ties), same triples:")
+        for line in _side_by_side([(s.name, m) for s, m in results]):
+            click.echo(line)
+    else:
+        click.echo(f"model {first.name}: filtered link prediction on the test split (both sides, realistic ties)")
+        for line in _metrics_lines(metrics):
+            click.echo(line)
+    for stored, m in results:
+        tm = m["test_triples"]
+        how = (f"ranked with the {tm['new_entities']} new entities among the candidates, from their names"
+               if tm["scored"] > tm["known"] else "misses in 'new' and 'all'")
+        click.echo(f"  {stored.name}: {tm['unseen_entities']} of {tm['total']} test triples involve an entity unseen "
+                   f"in training: {how}")
+
+
+def _evaluation_json(stored, metrics: dict) -> dict:
+    return {"model": stored.name, "grounded": bool(stored.config["training"].get("grounding")),
+            "metrics": metrics, "train_seconds": stored.config.get("train_seconds")}
+
+
+def _delta(first: dict, other: dict) -> dict:
+    """first minus other, per part and metric."""
+    return {part: {k: round(first[part][k] - other[part][k], 6) for k in first[part] if k != "triples"}
+            for part in ("known", "new", "all") if part in first and part in other}
 
 
 @click.command()
@@ -135,9 +234,11 @@ def predict(head: str | None, relation: str | None, k: int, model: str | None, b
 
     if batch_file is None and (head is None or relation is None):
         raise click.UsageError("give HEAD and RELATION, or --batch FILE")
+    from kge.features import default_cache_dir
+
     settings = Settings.from_env()
     stored = store.resolve(model, store.models_root(settings.home))
-    predictor = Predictor(stored)
+    predictor = Predictor(stored, feature_cache=default_cache_dir(settings.home))
     with connect(settings) as graph:
         _warn(staleness(stored, current_train_hash(graph)))
         if batch_file is None:
@@ -148,15 +249,39 @@ def predict(head: str | None, relation: str | None, k: int, model: str | None, b
             pairs = _read_pairs(batch_file)
             pairs = [predictor.resolve_pair(h, r) for h, r in pairs]
             results = predictor.predict_batch(pairs, k, all_known(graph))
+        by_name = sorted({h for h, _ in pairs if predictor.grounded_by_name(h)})
+        in_graph = _existing(graph, by_name)
     if as_json:
-        out = [{"head": h, "relation": r, "model": stored.name, "tails": [p.as_dict() for p in preds]}
+        out = [{"head": h, "relation": r, "model": stored.name, "tails": [p.as_dict() for p in preds],
+                **({"grounded_by_name": True, "head_in_graph": h in in_graph} if h in by_name else {})}
                for (h, r), preds in zip(pairs, results)]
         echo_json(out[0] if batch_file is None else out)
         return
     for (h, r), preds in zip(pairs, results):
         click.echo(f"{h} —{r}→ (model {stored.name})")
+        if h in by_name:
+            where = (f"not among the entities model {stored.name} was trained on" if h in in_graph
+                     else "not in the graph")
+            click.echo(f"  {h!r} is {where}: grounded by its name (tails from its name's features)")
         for i, p in enumerate(preds, 1):
             click.echo(f"  {i:2d}. {p.tail:40s} {p.score:9.4f}  {'known' if p.known else 'predicted'}")
+
+
+def _grounding_summary(grounding: dict | None) -> str | None:
+    """'text:minilm/average' for a grounded model, None for a plain one."""
+    if not grounding:
+        return None
+    return f"{grounding.get('modality', 'text')}:{grounding.get('encoder')}/{grounding.get('fusion')}"
+
+
+def _existing(graph, names: list[str]) -> set[str]:
+    """Which of `names` are entities of the graph."""
+    if not names:
+        return set()
+    from akg import queries
+
+    rows = graph.read(queries.get("existing_entities"), {"names": names})
+    return set(rows[0]["names"]) if rows else set()
 
 
 def _read_pairs(path: Path) -> list[tuple[str, str]]:
@@ -200,8 +325,10 @@ def models(as_json: bool) -> None:
             current = current_train_hash(graph)  # one read for all the models
         stale = {m.name: staleness(m, current) is not None for m in found}
     rows = [{"name": m.name, "model": m.config["training"]["model"], "preset": m.config["training"].get("preset"),
+             "grounding": _grounding_summary(m.config["training"].get("grounding")),
              "created_at": m.config.get("created_at"), "train_seconds": m.config.get("train_seconds"),
              "mrr_known": (m.metrics or {}).get("known", {}).get("mrr"), "mrr_all": (m.metrics or {}).get("all", {}).get("mrr"),
+             "mrr_new": (m.metrics or {}).get("new", {}).get("mrr"),
              "train_sha256": m.trained_on.get("train_sha256"), "graph_version": m.trained_on.get("graph_version"),
              "stale": stale.get(m.name), "path": str(m.path)}
             for m in found]
@@ -213,5 +340,8 @@ def models(as_json: bool) -> None:
     for r in rows:
         mrr = f"MRR known {r['mrr_known']:.4f} / all {r['mrr_all']:.4f}" if r["mrr_known"] is not None else "not evaluated"
         flag = "  STALE: the graph changed since" if r["stale"] else ""
-        click.echo(f"{r['name']:40s} {r['model']:9s} {mrr}  trained in {r['train_seconds'] or 0:.1f} s  "
+        if r["mrr_new"] is not None and r["grounding"]:
+            mrr += f" / new {r['mrr_new']:.4f}"
+        kind = r["model"] + (f"+{r['grounding']}" if r["grounding"] else "")
+        click.echo(f"{r['name']:40s} {kind:9s} {mrr}  trained in {r['train_seconds'] or 0:.1f} s  "
                    f"on graph version {str(r['graph_version'] or '(not recorded)')[:12]}{flag}")

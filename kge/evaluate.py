@@ -7,8 +7,10 @@ excluded from the ranking, as PyKEEN does by setting them to NaN; ties are ranke
 What PyKEEN spends its time on is per-batch Python bookkeeping and sparse filter construction;
 here the filter is built once for all test triples as flat index arrays.
 
-Test triples with an entity the model never saw can only be missed: `known` excludes them,
-`all` counts them as misses on both sides (reciprocal rank 0, no hits).
+Test triples with an entity the model never saw can only be missed by a plain model: `known`
+excludes them, `all` counts them as misses on both sides (reciprocal rank 0, no hits), and `new`
+reports them alone. A grounded model (kge/grounded.py) scores them, with the new entities added to
+the candidates, so its `known`, `new` and `all` are all ranks.
 """
 
 from __future__ import annotations
@@ -90,7 +92,19 @@ def metrics_from_ranks(side_ranks: dict[str, torch.Tensor], *, misses: int = 0) 
 
 
 def evaluate(model, mapped: torch.Tensor, filter_triples: torch.Tensor, *, unknown: int = 0,
+             new: torch.Tensor | None = None, new_unknown: int | None = None,
              batch_size: int = 512, progress: Callable[[int], None] | None = None) -> dict[str, dict[str, float]]:
-    """{'known': metrics over triples the model can score, 'all': the unknown ones counted as misses}."""
+    """{'known': metrics over the scorable triples that involve no new entity, 'new': over those that
+    do, 'all': over every triple, with the `unknown` ones that could not be scored counted as misses}.
+
+    `new` (bool, one per row of `mapped`) marks scored triples with an entity unseen in training (a
+    grounded model scores them); `new_unknown` of the unscored triples involve one (default: all).
+    """
     side_ranks = ranks(model, mapped, filter_triples, batch_size=batch_size, progress=progress)
-    return {"known": metrics_from_ranks(side_ranks), "all": metrics_from_ranks(side_ranks, misses=unknown)}
+    if new is None:
+        new = torch.zeros(len(mapped), dtype=torch.bool)
+    new = new.cpu()
+    known_ranks = {side: r[~new] for side, r in side_ranks.items()}
+    new_ranks = {side: r[new] for side, r in side_ranks.items()}
+    return {"known": metrics_from_ranks(known_ranks), "all": metrics_from_ranks(side_ranks, misses=unknown),
+            "new": metrics_from_ranks(new_ranks, misses=unknown if new_unknown is None else new_unknown)}

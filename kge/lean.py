@@ -13,6 +13,11 @@ price of two (B x 2d) @ (2d x K) products. The parameters are PyKEEN's (`model.e
 which weights the hardest negatives most), and `model.post_parameter_update()` keeps relations on
 the unit circle after each step, exactly as PyKEEN's own loops do. The trained model is an
 ordinary PyKEEN RotatE: it is evaluated, saved and loaded like any other.
+
+A grounded RotatE (kge/grounded.py) trains here too. Its entity representations are computed only
+for the batch's entities (heads, tails and the K negatives, each once), since each costs a
+projection of its features; the heads and tails lose their structural part with the modality
+dropout probability, and each negative is scored twice, fused and from its features alone.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from akg.errors import InputError
+from kge.grounded import representation
 from kge.scoring import neg_distances
 
 
@@ -46,8 +52,11 @@ def train_lean(model, factory, *, epochs: int, batch_size: int, negatives: int, 
     triples = factory.mapped_triples.to(device)
     n, n_ent = len(triples), model.num_entities
     k = min(negatives, n_ent)
+    grounded = representation(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     gen = torch.Generator(device="cpu").manual_seed(seed)
+    if grounded is not None:
+        grounded.generator = gen  # modality dropout draws from the loop's generator: repeatable
     losses = []
     bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -57,13 +66,33 @@ def train_lean(model, factory, *, epochs: int, batch_size: int, negatives: int, 
         for start in range(0, n, batch_size):
             batch = triples[order[start:start + batch_size]]
             h, r, t = batch[:, 0], batch[:, 1], batch[:, 2]
-            ent = torch.view_as_real(model.entity_representations[0](indices=None))      # (E, d, 2)
-            rel = torch.view_as_real(model.relation_representations[0](indices=r))       # (B, d, 2)
-            head_query = _cmul(ent[h], rel)            # h*r: where the tail should be
-            tail_query = _cmul(ent[t], _conj(rel))     # t*conj(r): where the head should be
             b = len(batch)
-            positive = -(head_query - ent[t]).reshape(b, -1).norm(dim=1)
-            cand = ent[torch.randint(0, n_ent, (k,), generator=gen).to(device)].reshape(k, -1)
+            if grounded is None:
+                ent = torch.view_as_real(model.entity_representations[0](indices=None))      # (E, d, 2)
+                eh, et = ent[h], ent[t]
+            else:
+                # a grounded representation projects features: only the batch's entities, each once
+                # (and its modality dropout drops an entity's structural part for the whole batch)
+                cand_idx = torch.randint(0, n_ent, (k,), generator=gen).to(device)
+                uniq, inv = torch.unique(torch.cat([h, t, cand_idx]), return_inverse=True)
+                s_, p_, missing = grounded.parts(uniq)
+                # positives: modality dropout (a dropped entity is its features alone), so that features
+                # alone learn to land where the relation points; negatives: each shared negative twice,
+                # fused and features alone, so that features alone also learn to stay away from wrong
+                # queries (else a new entity, which has nothing but features, outranks true answers)
+                emb = torch.view_as_real(grounded.fuse(s_, p_, missing | grounded.dropout_mask(len(uniq))))
+                eh, et = emb[inv[:b]], emb[inv[b:2 * b]]
+                ci = inv[2 * b:]
+                ec = torch.cat([torch.view_as_real(grounded.fuse(s_, p_, missing))[ci],
+                                torch.view_as_real(grounded.fuse(s_, p_, torch.ones_like(missing)))[ci]])
+            rel = torch.view_as_real(model.relation_representations[0](indices=r))       # (B, d, 2)
+            head_query = _cmul(eh, rel)            # h*r: where the tail should be
+            tail_query = _cmul(et, _conj(rel))     # t*conj(r): where the head should be
+            positive = -(head_query - et).reshape(b, -1).norm(dim=1)
+            if grounded is None:
+                cand = ent[torch.randint(0, n_ent, (k,), generator=gen).to(device)].reshape(k, -1)
+            else:
+                cand = ec.reshape(len(ec), -1)
             negative = torch.cat([neg_distances(head_query.reshape(b, -1), cand, floor=1e-12),
                                   neg_distances(tail_query.reshape(b, -1), cand, floor=1e-12)], dim=1)
             loss = model.loss.process_slcwa_scores(positive_scores=positive.unsqueeze(1), negative_scores=negative)
@@ -76,4 +105,6 @@ def train_lean(model, factory, *, epochs: int, batch_size: int, negatives: int, 
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
         if on_epoch:
             on_epoch(epoch, losses[-1], model)
+    if grounded is not None:
+        grounded.generator = None
     return losses

@@ -3,13 +3,17 @@
 `Predictor` keeps the model and its id maps warm, so a query costs one row of scores (a matrix
 product for RotatE, ComplEx, DistMult) and a top-k. Known tails are the graph's accepted facts;
 the caller passes them in (one Cypher query per pair, or all of them at once for a batch).
+A grounded model (kge/grounded.py) also answers for a head it was never trained on, from its
+name's text features (`grounded_by_name`); its tails are the model's entities.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -31,7 +35,14 @@ class Prediction:
 
 
 class Predictor:
-    def __init__(self, stored: StoredModel, device: str = "cpu"):
+    """Top-k tails of a stored model. A grounded model (kge/grounded.py) also takes heads it was never
+    trained on: they are represented from their names' features (`grounded_by_name` tells which);
+    a plain model answers an unknown name with suggestions."""
+
+    def __init__(self, stored: StoredModel, device: str = "cpu", *, feature_cache: Path | None = None,
+                 encoder=None):
+        from kge import grounded
+
         self.stored = stored
         self.model = stored.load_model(device)
         self.device = device
@@ -40,11 +51,36 @@ class Predictor:
         self.id_to_entity = [None] * len(self.entity_to_id)
         for name, i in self.entity_to_id.items():
             self.id_to_entity[i] = name
+        self.grounded = grounded.is_grounded(self.model)
+        self._feature_cache = feature_cache
+        self._encoder = encoder
+        self._grounder = None
 
-    def _entity(self, text: str) -> int:
+    def in_model(self, name: str) -> bool:
+        return name in self.entity_to_id
+
+    def grounded_by_name(self, name: str) -> bool:
+        """True for a head this (grounded) model represents from its name alone."""
+        return self.grounded and name not in self.entity_to_id
+
+    @property
+    def grounder(self):
+        if self._grounder is None:
+            from kge import grounded
+            from kge.features import default_cache_dir
+
+            cache = self._feature_cache if self._feature_cache is not None else default_cache_dir()
+            self._grounder = grounded.Grounder.of(self.model, cache, device=self.device, encoder=self._encoder)
+        return self._grounder
+
+    def _entity(self, text: str) -> str:
         name = normalise_name(text)
         if name in self.entity_to_id:
-            return self.entity_to_id[name]
+            return name
+        if self.grounded:
+            if not name:
+                raise InputError(f"empty entity name {text!r}")
+            return name  # represented from its name's features
         close = difflib.get_close_matches(name, self.entity_to_id.keys(), n=5, cutoff=0.6)
         close += [e for e in self.entity_to_id if name and name in e and e not in close][: 5 - len(close)]
         hint = f"; close names: {', '.join(repr(c) for c in close)}" if close else ""
@@ -58,9 +94,9 @@ class Predictor:
 
     def resolve_pair(self, head: str, relation: str) -> tuple[str, str]:
         """Normalised (head, relation), or a clear error with suggestions."""
-        h = self._entity(head)
+        name = self._entity(head)
         plain, _ = self._relation(relation)
-        return self.id_to_entity[h], plain
+        return name, plain
 
     def predict_batch(self, pairs: Iterable[tuple[str, str]], k: int = 10,
                       known: Mapping[tuple[str, str], Iterable[str]] | None = None) -> list[list[Prediction]]:
@@ -69,15 +105,25 @@ class Predictor:
         resolved = [self.resolve_pair(h, r) for h, r in pairs]
         if not resolved:
             return []
-        ids = torch.tensor([(self.entity_to_id[h], self.relation_to_id[r], 0) for h, r in resolved],
-                           dtype=torch.long, device=self.device)
-        k = min(k, len(self.id_to_entity))
-        names, results = self.id_to_entity, []
-        for start in range(0, len(ids), 2048):
-            top = torch.topk(score_all(self.model, ids[start:start + 2048], "tail", precise=False), k, dim=1)
-            for pair, vals, idx in zip(resolved[start:start + 2048], top.values.tolist(), top.indices.tolist()):
-                known_tails = set((known or {}).get(pair, ()))
-                results.append([Prediction(names[i], v, names[i] in known_tails) for v, i in zip(vals, idx)])
+        new_names = sorted({h for h, _ in resolved if h not in self.entity_to_id})
+        with contextlib.ExitStack() as stack:
+            head_id = dict(self.entity_to_id)
+            if new_names:
+                from kge import grounded
+
+                first = stack.enter_context(grounded.extended(self.model, self.grounder.features(new_names)))
+                head_id.update({name: first + i for i, name in enumerate(new_names)})
+            ids = torch.tensor([(head_id[h], self.relation_to_id[r], 0) for h, r in resolved],
+                               dtype=torch.long, device=self.device)
+            n_known = len(self.id_to_entity)  # tails: the model's entities (new names are heads only)
+            k = min(k, n_known)
+            names, results = self.id_to_entity, []
+            for start in range(0, len(ids), 2048):
+                scores = score_all(self.model, ids[start:start + 2048], "tail", precise=False)[:, :n_known]
+                top = torch.topk(scores, k, dim=1)
+                for pair, vals, idx in zip(resolved[start:start + 2048], top.values.tolist(), top.indices.tolist()):
+                    known_tails = set((known or {}).get(pair, ()))
+                    results.append([Prediction(names[i], v, names[i] in known_tails) for v, i in zip(vals, idx)])
         return results
 
     def predict(self, head: str, relation: str, k: int = 10, known: Iterable[str] = ()) -> list[Prediction]:

@@ -1,9 +1,11 @@
 """Model directories: everything needed to use a trained model again, and nothing that unpickles.
 
     <AKG_HOME>/models/<name>/
-        config.json          format, training settings, what the model was trained on (hashes)
+        config.json          format, training settings, what the model was trained on (hashes);
+                             a grounded model's grounding (kge/grounded.py: encoder id, fusion, dims)
         entities.json        entity name -> id        relations.json   relation -> id
-        weights.safetensors  the state dict (safetensors: tensors only, no code)
+        weights.safetensors  the state dict (safetensors: tensors only, no code); a grounded
+                             model's also holds its projection and its entities' frozen features
         metrics.json         evaluation at the end of training (known / all)
         loss.csv, loss.png   the loss curve
 
@@ -93,6 +95,13 @@ def save(model, config: TrainConfig, entity_to_id: dict, relation_to_id: dict, *
         meta = {"format": FORMAT, "name": name, "created_at": created.isoformat(timespec="seconds"),
                 "training": config.as_dict(), "trained_on": trained_on or {},
                 "train_seconds": train_seconds, "num_entities": len(entity_to_id), "num_relations": len(relation_to_id)}
+        from kge.grounded import representation
+
+        rep = representation(model)
+        if rep is not None:  # a readable summary; `training.grounding` is what rebuilds the model
+            meta["grounding"] = {**rep.grounding.as_dict(), "structural_dim": rep.structural_dim,
+                                 "projected_dim": rep.projected_dim, "complex": rep.is_complex,
+                                 "entities_with_features": rep.num_known}
         _write_json(tmp / "config.json", meta)
         _write_json(tmp / "entities.json", entity_to_id)
         _write_json(tmp / "relations.json", relation_to_id)

@@ -28,15 +28,30 @@ def model_class(name: str):
         raise InputError(f"unknown model {name!r}{suggest(name.lower(), choices)}; PyKEEN offers: {', '.join(choices)}") from None
 
 
-def build_model(config: TrainConfig, kg_info, *, seed: int | None = None):
-    """A fresh PyKEEN model for this config; `kg_info` gives the entity and relation counts."""
+def build_model(config: TrainConfig, kg_info, *, seed: int | None = None, features: torch.Tensor | None = None):
+    """A fresh PyKEEN model for this config; `kg_info` gives the entity and relation counts.
+
+    A grounded config (kge/grounded.py) also needs `features`, one row per entity id; without them
+    (a stored model about to receive its weights) the feature buffer is allocated empty, at the
+    recorded feature dimension, and filled by the state dict.
+    """
     cls = model_class(config.model)
     kwargs = {"triples_factory": kg_info, "random_seed": seed}
     if config.embedding_dim:
         kwargs["embedding_dim"] = config.embedding_dim
     if config.loss:
         kwargs["loss"] = loss_resolver.make(config.loss, config.loss_kwargs or None)
-    return cls(**kwargs)
+    model = cls(**kwargs)
+    if config.grounding:
+        from kge.grounded import Grounding, ground
+
+        grounding = Grounding.from_dict(config.grounding)
+        if features is None:
+            if not grounding.feature_dim:
+                raise InputError("a grounded model needs its features (or their dimension, feature_dim)")
+            features = torch.zeros(kg_info.num_entities, grounding.feature_dim)
+        ground(model, features, grounding)
+    return model
 
 
 class _EpochHook(TrainingCallback):
@@ -56,13 +71,18 @@ class TrainResult:
 
 
 def train(config: TrainConfig, factory: TriplesFactory, *, progress: bool = False,
-          on_epoch: Callable[[int, float, object], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[int, float, object], None] | None = None,
+          features: torch.Tensor | None = None) -> TrainResult:
+    """Train a model for `config` on `factory`'s triples; a grounded config needs `features`
+    (one row per entity id of the factory, kge/features.py)."""
     if config.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available here (use --device cpu)")
     if config.training_loop not in ("lean", "slcwa", "lcwa"):
         raise InputError(f"training loop {config.training_loop!r}: use lean, slcwa or lcwa")
     set_random_seed(config.seed)
-    model = build_model(config, factory, seed=config.seed).to(config.device)
+    if config.grounding and features is None:
+        raise InputError("a grounded model needs the features of its entities")
+    model = build_model(config, factory, seed=config.seed, features=features).to(config.device)
     if config.training_loop == "lean":
         from kge.lean import train_lean
 

@@ -68,11 +68,16 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, models_root: Path, na
         store.check_new_name(name, models_root)  # before minutes of training, not after
     data = from_graph(graph, need_test=False)
     factory = training_factory(data.train.triples, inverse=config.inverse_triples)
-    result = train(config, factory, progress=progress)
+    features, feature_cache = None, Path(models_root).parent / "cache" / "features"  # AKG_HOME/cache/features
+    if config.grounding:  # the encoder resolved and recorded, the entities' features computed or cached
+        from kge.grounded import prepare
+
+        config, features = prepare(config, sorted(factory.entity_to_id, key=factory.entity_to_id.get), feature_cache)
+    result = train(config, factory, progress=progress, features=features)
     metrics = None
     if evaluate_after and data.test.triples:
         metrics = evaluate_on(result.model, factory.entity_to_id, factory.relation_to_id, data,
-                              progress=progress, device=config.device)
+                              progress=progress, device=config.device, feature_cache=feature_cache)
     trained_on = {"train_sha256": data.train.sha256, "train_triples": len(data.train.triples),
                   "test_sha256": data.test.sha256, "graph_version": data.graph_version,
                   "entities": factory.num_entities, "relations": factory.num_relations}

@@ -2,7 +2,9 @@
 
 For every label of the set that maps to an AKG entity, the facts about that entity for the chosen
 relations: known tails (accepted in the graph) and, with a KGE model, its top-m predicted tails per
-relation that the graph does not already hold, each marked predicted with its score. Facts are
+relation that the graph does not already hold, each marked predicted with its score. With a
+grounded KGE model (kge/grounded.py), a label without an AKG entity gets predicted tails too: the
+model represents the label's own text from its name's features. Facts are
 merged and de-duplicated by tail (a known fact wins over a prediction of the same tail). Each fact
 becomes a prompt from a template, the paper's "label plus tail" by default.
 
@@ -106,7 +108,9 @@ def gather_facts(graph, entities: list[str], settings: EnrichSettings, predictor
     for (head, relation), tails in sorted(known.items()):
         facts[head].extend(Fact(relation, t, "known", None, 1.0) for t in tails)
     if predictor is not None and settings.top_m > 0:
-        pairs = [(e, r) for e in entities if e in predictor.entity_to_id
+        # a grounded model also predicts for names it was not trained on, from their text features
+        grounded = getattr(predictor, "grounded", False)
+        pairs = [(e, r) for e in entities if grounded or e in predictor.entity_to_id
                  for r in settings.relations if r in predictor.relation_to_id]
         extra = max((len(v) for v in known.values()), default=0)
         for (head, relation), preds in zip(pairs, predictor.predict_batch(pairs, settings.top_m + extra, known) if pairs else []):
@@ -121,6 +125,18 @@ def gather_facts(graph, entities: list[str], settings: EnrichSettings, predictor
                 by_tail.setdefault(f.tail, f)
         merged[head] = list(by_tail.values())[: settings.max_prompts]
     return merged
+
+
+def kge_head(label, predictor=None) -> str | None:
+    """Whose facts enrich a label: its AKG entity; without one, with a grounded KGE model, its own
+    text (normalised), which that model represents from its name, so it still gets predicted tails."""
+    if label.entity:
+        return label.entity
+    if predictor is not None and getattr(predictor, "grounded", False):
+        from akg_loader.tsv import normalise_name
+
+        return normalise_name(label.text) or None
+    return None
 
 
 def kge_fingerprint(stored) -> str:
@@ -150,12 +166,13 @@ def build_bank(label_set, encoder, graph, *, settings: EnrichSettings, predictor
             pass  # a damaged cache file is a miss: built again below
 
     labels = label_set.labels
-    entities = sorted({l.entity for l in labels if l.entity})
+    heads = [kge_head(label, predictor) for label in labels]
+    entities = sorted({h for h in heads if h})
     facts_of = gather_facts(graph, entities, settings, predictor)
     base_prompts, prompts, facts, owner, offsets = [], [], [], [], [0]
     for i, label in enumerate(labels):
         base_prompts.append(settings.base_template.format(label=label.text))
-        for f in facts_of.get(label.entity, []) if label.entity else []:
+        for f in facts_of.get(heads[i], []) if heads[i] else []:
             prompts.append(settings.template.format(label=label.text, tail=f.tail, relation=f.relation))
             facts.append(f)
             owner.append(i)

@@ -24,17 +24,28 @@ def load_label_set(graph, name_or_path: str):
     return labels.resolve_entities(labels.load(name_or_path), labels.graph_existing(graph))
 
 
-def load_predictor(settings: Settings, kge_model: str | None, use_kge: bool):
-    """The KGE model for predicted tails: the named one, else the latest; None without one (or --no-kge)."""
+def load_predictor(settings: Settings, kge_model: str | None, use_kge: bool, *, clap=None):
+    """The KGE model for predicted tails: the named one, else the latest; None without one (or --no-kge).
+
+    A grounded model (`akg train --grounded text`) predicts tails for labels without an AKG entity
+    too, from their names; when it was grounded in this session's CLAP text tower (`clap`), that
+    encoder is shared instead of loaded twice.
+    """
     if not use_kge:
         return None
     from kge import store
+    from kge.features import ClapTextEncoder, default_cache_dir
     from kge.predict import Predictor
 
     root = store.models_root(settings.home)
     if kge_model is None and not store.list_models(root):
         return None
-    return Predictor(store.resolve(kge_model, root))
+    stored = store.resolve(kge_model, root)
+    grounding = stored.config["training"].get("grounding") or {}
+    shared = None
+    if clap is not None and grounding.get("encoder_id") == f"clap:{clap.identity}":
+        shared = ClapTextEncoder(clap)
+    return Predictor(stored, feature_cache=default_cache_dir(settings.home), encoder=shared)
 
 
 @dataclass
@@ -55,7 +66,7 @@ def open_session(graph, settings: Settings, *, labels: str, encoder_spec: Encode
     label_set = load_label_set(graph, labels)
     if not label_set.labels:
         raise InputError(f"the label set {labels!r} has no labels")
-    predictor = load_predictor(settings, kge_model, use_kge)
+    predictor = load_predictor(settings, kge_model, use_kge, clap=encoder)
     bank, hit = build_bank(label_set, encoder, graph, settings=enrich, predictor=predictor,
                            graph_version=graph_version(graph), cache_dir=cache_root(settings) / "prompts")
     return Session(encoder, label_set, bank, hit, predictor, AudioEmbeddingCache(cache_root(settings) / "audio", encoder.identity))

@@ -1,0 +1,330 @@
+"""Grounded KGE: each entity's structural embedding fused with a projection of frozen text features.
+
+After VL-KGE: an entity's representation combines a structural embedding s (learnt per entity, as
+in any KGE) with p = P(f), a learnt projection of the frozen features f of the entity's name
+(kge/features.py: all-MiniLM-L6-v2, or CLAP's text tower). An entity that training never saw has
+no s, but it has a name, so it gets a representation from p alone: the model scores triples about
+new sound events.
+
+`GroundedRepresentation` is a PyKEEN `Representation`. It replaces the backbone's entity
+representation (`model.entity_representations[0]`), so the model stays PyKEEN's RotatE (or
+ComplEx, DistMult, TransE...) with its interaction, relation representations, losses and training
+loops; the lean RotatE loop (kge/lean.py) and our evaluator use it as they use a plain embedding.
+
+Fusion modes (d: the backbone's entity dimension, complex for RotatE and ComplEx):
+- `average`: e = (s + p) / 2, with s and p both of dimension d;
+- `weighted`: e = w_s s + w_p p, (w_s, w_p) = softmax of two learnt logits (initially 1/2 each);
+- `concat`:  e = [s ; p], s of dimension d - d/2 and p of dimension d/2.
+A missing structural part (an entity never seen in training, or one whose structural part is
+dropped in training) is handled per mode: `average` and `weighted` fuse over the modalities
+present, so e = p; `concat` puts a learnt "missing" vector m (initially 0) in the structural half,
+e = [m ; p].
+
+Modality dropout: in training, each entity in a batch loses its structural part with probability
+`modality_dropout`, so that p alone is trained to be a good embedding: that is what new entities get.
+
+Complex backbones: P outputs 2 d_p real numbers, read as d_p (real, imaginary) pairs (consecutive
+numbers, the layout of `torch.view_as_complex`), so the imaginary part is learnt by the projection
+like the real part, from the same features; nothing is assumed about phases.
+
+Frozen features are a buffer of the representation, so they are saved with the weights: a stored
+model needs no encoder for the entities it was trained on. New entities are added for a while with
+`extended(model, features)` (a non-persistent buffer, candidates with ids after the training ones).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from pykeen.nn.representation import Embedding, Representation
+from torch import nn
+
+from akg.errors import InputError
+
+FUSIONS = ("average", "concat", "weighted")
+PROJECTIONS = ("linear", "mlp")
+MODALITIES = ("text",)
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """How a model is grounded; `encoder` is resolved (`auto` -> `minilm`/`clap`) before training, and
+    `encoder_id`, `feature_dim` (and `clap`, the CLAP encoder's settings) recorded with the model."""
+
+    modality: str = "text"
+    encoder: str = "auto"
+    fusion: str = "average"
+    projection: str = "linear"
+    hidden: int = 512                 # mlp only
+    modality_dropout: float = 0.15
+    encoder_id: str | None = None
+    feature_dim: int | None = None
+    clap: dict | None = None
+
+    def __post_init__(self):
+        from kge.features import ENCODERS
+
+        if self.modality not in MODALITIES:
+            raise InputError(f"--grounded {self.modality!r}: only 'text' is available")
+        if self.encoder not in ENCODERS:
+            raise InputError(f"unknown encoder {self.encoder!r}: use {', '.join(ENCODERS)}")
+        if self.fusion not in FUSIONS:
+            raise InputError(f"unknown fusion {self.fusion!r}: use {', '.join(FUSIONS)}")
+        if self.projection not in PROJECTIONS:
+            raise InputError(f"unknown projection {self.projection!r}: use {', '.join(PROJECTIONS)}")
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise InputError("--modality-dropout must be in [0, 1)")
+        if self.hidden < 1:
+            raise InputError("--hidden must be at least 1")
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Grounding:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+class GroundedRepresentation(Representation):
+    """Structural embeddings fused with projected frozen features (see the module's docstring)."""
+
+    def __init__(self, *, structural: Representation, features: torch.Tensor, grounding: Grounding,
+                 complex_: bool, shape: int, structural_dim: int):
+        n = int(features.shape[0])
+        super().__init__(max_id=n, shape=shape, unique=True)
+        self.grounding = grounding
+        self.fusion = grounding.fusion
+        self.is_complex = complex_
+        self.structural = structural
+        self.structural_dim = structural_dim
+        self.projected_dim = shape - structural_dim if grounding.fusion == "concat" else shape
+        self.register_buffer("features", features.float().contiguous())
+        self.register_buffer("extra_features", torch.zeros(0, features.shape[1]), persistent=False)
+        out = self.projected_dim * (2 if complex_ else 1)
+        f = int(features.shape[1])
+        if grounding.projection == "linear":
+            self.projection = nn.Linear(f, out)
+        else:
+            self.projection = nn.Sequential(nn.Linear(f, grounding.hidden), nn.GELU(), nn.Linear(grounding.hidden, out))
+        if self.fusion == "weighted":
+            self.mix = nn.Parameter(torch.zeros(2))
+        if self.fusion == "concat":
+            self.missing = nn.Parameter(torch.zeros(structural_dim, 2) if complex_ else torch.zeros(structural_dim))
+        self.modality_dropout = grounding.modality_dropout
+        self.generator: torch.Generator | None = None   # the training loop's, for repeatable dropout
+        self._cache: torch.Tensor | None = None
+
+    @property
+    def num_known(self) -> int:
+        return int(self.features.shape[0])
+
+    def reset_parameters(self) -> None:  # sub-modules reset themselves (PyKEEN visits every module)
+        if self.fusion == "weighted":
+            nn.init.zeros_(self.mix)
+        if self.fusion == "concat":
+            nn.init.zeros_(self.missing)
+        self._cache = None
+
+    def train(self, mode: bool = True):
+        self._cache = None
+        return super().train(mode)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._cache = None
+        return super()._load_from_state_dict(*args, **kwargs)
+
+    def _apply(self, *args, **kwargs):  # .to(device), .float(): the cached matrix would be stale
+        self._cache = None
+        return super()._apply(*args, **kwargs)
+
+    def weights(self) -> tuple[float, float]:
+        """(structural, projected) weights of the fusion (weighted mode; 1/2 each for average)."""
+        if self.fusion == "weighted":
+            w = torch.softmax(self.mix.detach(), 0)
+            return float(w[0]), float(w[1])
+        return (0.5, 0.5) if self.fusion == "average" else (1.0, 1.0)
+
+    def project(self, feats: torch.Tensor) -> torch.Tensor:
+        out = self.projection(feats)
+        if self.is_complex:
+            out = torch.view_as_complex(out.reshape(*out.shape[:-1], self.projected_dim, 2).contiguous())
+        return out
+
+    def parts(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(s, p, missing) for 1-d entity ids: the structural part (any value where missing), the
+        projected features, and which ids have no structural part (not trained on)."""
+        n = self.num_known
+        all_feats = self.features if len(self.extra_features) == 0 else torch.cat([self.features, self.extra_features])
+        p = self.project(all_feats[flat])
+        s = self.structural(indices=flat.clamp(max=n - 1))
+        return s, p, flat >= n
+
+    def fuse(self, s: torch.Tensor, p: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+        gone = missing.view(-1, *([1] * (s.dim() - 1)))
+        if self.fusion == "average":
+            return torch.where(gone, p, 0.5 * (s + p))
+        if self.fusion == "weighted":
+            w = torch.softmax(self.mix, 0)
+            return torch.where(gone, p, w[0] * s + w[1] * p)
+        m = torch.view_as_complex(self.missing) if self.is_complex else self.missing
+        return torch.cat([torch.where(gone, m.expand_as(s), s), p], dim=-1)
+
+    def dropout_mask(self, n: int, rate: float | None = None) -> torch.Tensor:
+        """Which of n entities lose their structural part in this training step (modality dropout)."""
+        rate = self.modality_dropout if rate is None else rate
+        device = self.features.device
+        if rate <= 0:
+            return torch.zeros(n, dtype=torch.bool, device=device)
+        draw = (torch.rand(n, generator=self.generator).to(device) if self.generator is not None
+                else torch.rand(n, device=device))
+        return draw < rate
+
+    def _plain_forward(self, indices: torch.Tensor | None = None) -> torch.Tensor:
+        use_cache = indices is None and not self.training and not torch.is_grad_enabled()
+        if use_cache and self._cache is not None and self._cache.shape[0] == self.max_id:
+            return self._cache
+        if indices is None:
+            indices = torch.arange(self.max_id, device=self.features.device)
+        flat = indices.reshape(-1)
+        s, p, missing = self.parts(flat)
+        if self.training:
+            missing = missing | self.dropout_mask(len(flat))
+        e = self.fuse(s, p, missing)
+        e = e.reshape(*indices.shape, *e.shape[1:])
+        if use_cache:
+            self._cache = e
+        return e
+
+    @contextlib.contextmanager
+    def extended(self, features: torch.Tensor):
+        """Entities from features alone, with ids num_known, num_known + 1, ... while the block runs."""
+        saved = (self.extra_features, self.max_id, self._cache)
+        self.extra_features = features.float().to(self.features.device)
+        self.max_id = self.num_known + len(features)
+        self._cache = None
+        try:
+            yield self.num_known
+        finally:
+            self.extra_features, self.max_id = saved[0], saved[1]
+            self._cache = None
+
+
+def representation(model) -> GroundedRepresentation | None:
+    rep = model.entity_representations[0]
+    return rep if isinstance(rep, GroundedRepresentation) else None
+
+
+def is_grounded(model) -> bool:
+    return representation(model) is not None
+
+
+@contextlib.contextmanager
+def extended(model, features: torch.Tensor):
+    """The model with extra candidate entities given by their features alone (ids after the training ones)."""
+    rep = representation(model)
+    if rep is None:
+        raise InputError("only a grounded model can represent entities it was not trained on")
+    saved = model.num_entities
+    with rep.extended(features) as first:
+        model.num_entities = rep.max_id
+        try:
+            yield first
+        finally:
+            model.num_entities = saved
+
+
+def ground(model, features: torch.Tensor, grounding: Grounding):
+    """Replace the model's entity representation by a grounded one over `features` (one row per entity id).
+
+    The structural part is the backbone's own entity embedding (its initialiser, constrainer and
+    regularizer), at the full dimension, or for `concat` a new one like it at the structural half.
+    """
+    base = model.entity_representations[0]
+    if not isinstance(base, Embedding):
+        raise InputError(f"{type(model).__name__} has no plain entity embedding to ground")
+    if len(model.entity_representations) != 1:
+        raise InputError(f"{type(model).__name__} has several entity representations; grounding needs one")
+    if features.shape[0] != base.max_id:
+        raise InputError(f"{features.shape[0]} feature rows for {base.max_id} entities")
+    (dim,) = base.shape
+    complex_ = base.is_complex
+    structural = base
+    structural_dim = dim
+    if grounding.fusion == "concat":
+        if dim < 2:
+            raise InputError("concat fusion needs an embedding dimension of at least 2")
+        structural_dim = dim - dim // 2
+        structural = Embedding(max_id=base.max_id, shape=structural_dim, initializer=base.initializer,
+                               constrainer=base.constrainer, dtype=torch.cfloat if complex_ else torch.float)
+        structural.reset_parameters()
+    rep = GroundedRepresentation(structural=structural, features=features, grounding=grounding, complex_=complex_,
+                                 shape=dim, structural_dim=structural_dim)
+    rep.to(next(base.parameters()).device)
+    model.entity_representations = nn.ModuleList([rep])
+    return model
+
+
+class Grounder:
+    """Features of names for a grounded model: from the feature cache when it has them (no encoder
+    loaded), else from the model's encoder, loaded on first need and checked to be the very encoder
+    the model was trained with (its id)."""
+
+    def __init__(self, grounding: Grounding, cache_dir=None, *, device: str = "cpu", encoder=None):
+        if not grounding.encoder_id:
+            raise InputError("the grounded model does not record its encoder")
+        self.grounding = grounding
+        self.cache_dir = cache_dir
+        self.device = device
+        self._encoder = encoder
+        self.last_hit: bool | None = None
+
+    @classmethod
+    def of(cls, model, cache_dir=None, *, device: str = "cpu", encoder=None) -> Grounder:
+        rep = representation(model)
+        if rep is None:
+            raise InputError("only a grounded model can represent names it was not trained on")
+        return cls(rep.grounding, cache_dir, device=device, encoder=encoder)
+
+    # the encoder interface of kge.features, under the model's encoder id
+    @property
+    def id(self) -> str:
+        return self.grounding.encoder_id
+
+    @property
+    def dim(self) -> int:
+        return int(self.grounding.feature_dim)
+
+    def encode(self, names):
+        from akg.errors import ConfigError
+        from kge.features import load_text_encoder
+
+        if self._encoder is None:
+            self._encoder = load_text_encoder(self.grounding.encoder, clap_spec=self.grounding.clap, device=self.device)
+        if self._encoder.id != self.grounding.encoder_id:
+            raise ConfigError(f"the model was grounded with the encoder {self.grounding.encoder_id}, but the one here is "
+                              f"{self._encoder.id}: names it never saw cannot be grounded (install that encoder, "
+                              "or retrain with `akg train --grounded text`)")
+        return self._encoder.encode(names)
+
+    def features(self, names) -> torch.Tensor:
+        from kge.features import features_for
+
+        feats, self.last_hit = features_for(list(names), self, self.cache_dir)
+        return torch.from_numpy(feats)
+
+
+def prepare(config, entity_names: list[str], cache_dir=None, *, encoder=None):
+    """Resolve a config's grounding (the encoder chosen by `auto`, its exact id, the feature size)
+    and compute the training entities' features: (resolved config, features in id order)."""
+    from kge.features import features_for, load_text_encoder
+
+    g = Grounding.from_dict(config.grounding)
+    encoder = encoder or load_text_encoder(g.encoder, device=config.device)
+    clap = encoder.spec_dict() if hasattr(encoder, "spec_dict") else None
+    g = dataclasses.replace(g, encoder=encoder.kind, encoder_id=encoder.id, feature_dim=encoder.dim, clap=clap)
+    feats, _ = features_for(entity_names, encoder, cache_dir)
+    return dataclasses.replace(config, grounding=g.as_dict()), torch.from_numpy(feats)

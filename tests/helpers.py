@@ -22,6 +22,13 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
+def slice_by_heads(src: Path, dst: Path, heads: set[str]) -> Path:
+    """The rows of an AKG TSV (header kept) whose head is one of `heads` (raw names), written to dst."""
+    lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
+    dst.write_text(lines[0] + "".join(l for l in lines[1:] if l.split("\t")[1] in heads), encoding="utf-8")
+    return dst
+
+
 def wipe(graph) -> None:
     """Empty the graph: entities and triples, and the change log that describes them."""
     for label in ("Entity", "ChangeItem", "Change", "Version", "GraphState"):

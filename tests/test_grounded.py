@@ -24,6 +24,8 @@ from kge.data import from_graph, training_factory
 from kge.presets import TrainConfig
 from kge.train import train
 
+from helpers import slice_by_heads
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 HEADER = "label_name\thead\trelation\ttail\tresponse\n"
@@ -33,20 +35,14 @@ SMALL = TrainConfig(model="RotatE", embedding_dim=32, learning_rate=0.02, batch_
                     preset="test", grounding=GROUNDING)
 
 
-def _slice(src: Path, dst: Path, heads: set[str]) -> Path:
-    lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
-    dst.write_text(lines[0] + "".join(l for l in lines[1:] if l.split("\t")[1] in heads), encoding="utf-8")
-    return dst
-
-
 @pytest.fixture(scope="module")
 def slice_files(akg_dir, tmp_path_factory) -> tuple[Path, Path]:
     """The pruned and test triples of 150 heads of the test file (dog, dog barking and puppy among them)."""
     folder = tmp_path_factory.mktemp("grounded-slice")
     test_heads = sorted({l.split("\t")[1] for l in (akg_dir / "AKG_test.tsv").read_text(encoding="utf-8").splitlines()[1:]})
     heads = set(test_heads[:120]) | {"dog", "dog_barking", "puppy", "bark", "cat", "meow"}
-    return (_slice(akg_dir / "AKG_pruned.tsv", folder / "slice_pruned.tsv", heads),
-            _slice(akg_dir / "AKG_test.tsv", folder / "slice_test.tsv", heads))
+    return (slice_by_heads(akg_dir / "AKG_pruned.tsv", folder / "slice_pruned.tsv", heads),
+            slice_by_heads(akg_dir / "AKG_test.tsv", folder / "slice_test.tsv", heads))
 
 
 @pytest.fixture(scope="module")

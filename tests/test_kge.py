@@ -21,14 +21,10 @@ from kge.predict import Predictor
 from kge.presets import TrainConfig, preset
 from kge.train import train
 
+from helpers import slice_by_heads
+
 FIXTURE = Path(__file__).parent / "fixtures" / "kge_model_v1"
 HEADER = "label_name\thead\trelation\ttail\tresponse\n"
-
-
-def _slice(src: Path, dst: Path, heads: set[str]) -> Path:
-    lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
-    dst.write_text(lines[0] + "".join(l for l in lines[1:] if l.split("\t")[1] in heads), encoding="utf-8")
-    return dst
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +33,8 @@ def slice_files(akg_dir, tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("slice")
     test_heads = sorted({l.split("\t")[1] for l in (akg_dir / "AKG_test.tsv").read_text(encoding="utf-8").splitlines()[1:]})
     heads = set(test_heads[:120])
-    return (_slice(akg_dir / "AKG_pruned.tsv", folder / "slice_pruned.tsv", heads),
-            _slice(akg_dir / "AKG_test.tsv", folder / "slice_test.tsv", heads))
+    return (slice_by_heads(akg_dir / "AKG_pruned.tsv", folder / "slice_pruned.tsv", heads),
+            slice_by_heads(akg_dir / "AKG_test.tsv", folder / "slice_test.tsv", heads))
 
 
 @pytest.fixture

@@ -337,11 +337,12 @@ def models(as_json: bool) -> None:
         return
     if not rows:
         click.echo(f"no models under {store.models_root(settings.home)}: run `akg train`")
+    width = max((len(r["model"]) + (len(r["grounding"]) + 1 if r["grounding"] else 0) for r in rows), default=9)
     for r in rows:
         mrr = f"MRR known {r['mrr_known']:.4f} / all {r['mrr_all']:.4f}" if r["mrr_known"] is not None else "not evaluated"
         flag = "  STALE: the graph changed since" if r["stale"] else ""
         if r["mrr_new"] is not None and r["grounding"]:
             mrr += f" / new {r['mrr_new']:.4f}"
         kind = r["model"] + (f"+{r['grounding']}" if r["grounding"] else "")
-        click.echo(f"{r['name']:40s} {kind:9s} {mrr}  trained in {r['train_seconds'] or 0:.1f} s  "
+        click.echo(f"{r['name']:40s} {kind:{width}s} {mrr}  trained in {r['train_seconds'] or 0:.1f} s  "
                    f"on graph version {str(r['graph_version'] or '(not recorded)')[:12]}{flag}")

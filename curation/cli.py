@@ -60,11 +60,17 @@ def list_(status: str, relation: str | None, head: str | None, verdict: str | No
         click.echo(f"next page: --after '{last['head']}|{last['relation']}|{last['tail']}'")
 
 
-def _decide(action: str, triples: tuple[str, ...], by: str, note: str | None, as_json: bool, **extra) -> None:
-    from curation.decide import Decision, decide
-    from curation.triples import parse_triple, show
+def _parsed(texts: tuple[str, ...]) -> list:
+    from curation.triples import parse_triple
 
-    decisions = [Decision(action, parse_triple(t), note=note, **extra) for t in triples]
+    return [parse_triple(t) for t in texts]
+
+
+def _decide(action: str, triples: list, by: str, note: str | None, as_json: bool, **extra) -> None:
+    from curation.decide import Decision, decide
+    from curation.triples import show
+
+    decisions = [Decision(action, t, note=note, **extra) for t in triples]
     with connect() as graph:
         outcome = decide(graph, decisions, by=by, note=note)
     _report(outcome, as_json)
@@ -95,7 +101,7 @@ def _report(outcome, as_json: bool) -> None:
 @json_option
 def accept(triples: tuple[str, ...], by: str, note: str | None, as_json: bool) -> None:
     """Accept triples (one change; all or nothing)."""
-    _decide("accept", triples, by, note, as_json)
+    _decide("accept", _parsed(triples), by, note, as_json)
 
 
 @curate.command(epilog=TRIPLE_HELP)
@@ -105,7 +111,7 @@ def accept(triples: tuple[str, ...], by: str, note: str | None, as_json: bool) -
 @json_option
 def reject(triples: tuple[str, ...], by: str, note: str | None, as_json: bool) -> None:
     """Reject triples (one change; all or nothing)."""
-    _decide("reject", triples, by, note, as_json)
+    _decide("reject", _parsed(triples), by, note, as_json)
 
 
 @curate.command(epilog=TRIPLE_HELP)
@@ -118,7 +124,7 @@ def edit(triple: str, new_tail: str, by: str, note: str | None, as_json: bool) -
     """Correct a triple's tail: the old triple is rejected, HEAD|RELATION|NEW accepted (created if needed)."""
     from akg_loader.tsv import normalise_name
 
-    _decide("edit", (triple,), by, note, as_json, new_tail=normalise_name(new_tail))
+    _decide("edit", _parsed((triple,)), by, note, as_json, new_tail=normalise_name(new_tail))
 
 
 @curate.command()
@@ -130,7 +136,9 @@ def edit(triple: str, new_tail: str, by: str, note: str | None, as_json: bool) -
 @json_option
 def add(head: str, relation: str, tail: str, by: str, note: str | None, as_json: bool) -> None:
     """Add an accepted triple (training split); new entities are created."""
-    _decide("add", ("|".join((head, relation, tail)),), by, note, as_json)
+    from curation.triples import make_triple
+
+    _decide("add", [make_triple(head, relation, tail)], by, note, as_json)
 
 
 @curate.command()

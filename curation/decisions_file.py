@@ -14,7 +14,7 @@ from pathlib import Path
 from akg.errors import InputError
 from akg_loader.tsv import normalise_name
 from curation.decide import ACTIONS, Decision
-from curation.triples import parse_triple, show
+from curation.triples import make_triple, show
 
 REQUIRED = ("head", "relation", "tail", "decision")
 OPTIONAL = ("new_tail", "note", "rev")
@@ -68,7 +68,7 @@ def _decision(row: dict, file: str, line: int) -> Decision:
     action = row["decision"].lower()
     if action not in ACTIONS:
         raise InputError(f"unknown decision {row['decision']!r}: use one of {', '.join(ACTIONS)}", file=file, line=line)
-    triple = parse_triple("|".join((row["head"], row["relation"], row["tail"])), file=file, line=line)
+    triple = make_triple(row["head"], row["relation"], row["tail"], file=file, line=line)
     new_tail = normalise_name(row.get("new_tail") or "") or None
     if action == "edit" and not new_tail:
         raise InputError("an edit needs the new tail (column new_tail)", file=file, line=line)

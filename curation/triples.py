@@ -20,7 +20,13 @@ def parse_triple(text: str, *, file: str | None = None, line: int | None = None)
     parts = text.split("|") if "|" in text else text.split("\t")
     if len(parts) != 3 or not all(p.strip() for p in parts):
         raise InputError(f"a triple is written HEAD|RELATION|TAIL, got {text!r}", file=file, line=line)
-    head, relation, tail = parts
+    return make_triple(*parts, file=file, line=line)
+
+
+def make_triple(head: str, relation: str, tail: str, *, file: str | None = None, line: int | None = None) -> Triple:
+    """Normalised names and the catalogue relation (a clear error naming file and line if unknown)."""
+    if not head.strip() or not tail.strip():
+        raise InputError("a triple needs a head and a tail", file=file, line=line)
     return normalise_name(head), resolve_relation(relation, file=file, line=line), normalise_name(tail)
 
 

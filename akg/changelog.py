@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from akg import queries
-from akg.errors import ConflictError
+from akg.errors import ConflictError, GraphError
 from akg.graph import Graph
 from akg.hashing import set_version, shift_version
 
@@ -96,8 +96,12 @@ def ensure_state(graph: Graph) -> None:
         return
     accepted = {(r["head"], r["relation"], r["tail"])
                 for r in graph.read(queries.get("graph_state_triples")) if r["status"] == "accepted"}
-    graph.write(queries.get("graph_state_init"),
-                {"version": set_version(accepted), "accepted": len(accepted), "now": now_iso()})
+    try:
+        graph.write(queries.get("graph_state_init"),
+                    {"version": set_version(accepted), "accepted": len(accepted), "now": now_iso()})
+    except GraphError as e:  # another first command created it at the same moment (ArcadeDB)
+        if "Duplicated key" not in str(e):
+            raise
 
 
 def lock(run: Run, now: str) -> dict:

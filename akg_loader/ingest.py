@@ -153,8 +153,9 @@ def _ingest_batch(run, batch: Batch, now: str, log: ChangeLog) -> tuple[int, int
             props = merge(relation, before, incoming)
             if all(before.get(k) == props.get(k) for k in PROVENANCE_KEYS):
                 continue
-            # `rev` counts the writes to a triple: a curator's pending decision or revert checks it.
-            props = {**props, "updated_at": now, "rev": before.get("rev", 0) + 1}
+            # `rev`: the sequence number of the triple's last write, which a curator's pending
+            # decision or revert checks (curation/commit.py); this batch is the next change.
+            props = {**props, "updated_at": now, "rev": state["seq"] + 1}
             updates.append({"head": head, "tail": tail, "props": props})
         if changelog.is_accepted(before) != changelog.is_accepted(props):
             # Only the status: what versions, diffs and a triple's history need from an ingest
@@ -165,10 +166,11 @@ def _ingest_batch(run, batch: Batch, now: str, log: ChangeLog) -> tuple[int, int
         run(queries.get("ingest_create_triples"), {"rows": creates}, relation)
     if updates:
         run(queries.get("ingest_update_triples"), {"rows": updates}, relation)
-    if items:  # the triples whose accepted-ness changed: what versions and diffs replay
+    if items or updates:  # items: the triples whose accepted-ness changed, what versions and diffs replay
         changelog.record(run, state, change=None if log.recorded else log.change, change_id=log.change_id,
                          items=items, now=now, checkpoint=None)
-    return len(creates), len(updates), len(batch.items) - len(creates) - len(updates), len(new_names), bool(items)
+    return (len(creates), len(updates), len(batch.items) - len(creates) - len(updates), len(new_names),
+            bool(items or updates))
 
 
 def _write_with_retry(graph: Graph, batch: Batch, now: str, log: ChangeLog, attempts: int = 8):

@@ -27,6 +27,10 @@ from curation.triples import Run, Triple, existing_entities, read_properties, sh
 
 
 def rev(props: dict | None) -> int | None:
+    """A triple's revision: the change-log sequence number of its last write (0: as ingest created it).
+
+    Stamped from the sequence under the lock, so it only ever grows and is never reused, even by a
+    triple deleted (a revert) and created again: a decision made about the old one cannot pass."""
     return None if props is None else int(props.get("rev") or 0)
 
 
@@ -88,8 +92,10 @@ def commit(graph: Graph, effects: list[Effect], change: dict, *,
         if conflicts:
             more = f" (and {len(conflicts) - 5} more)" if len(conflicts) > 5 else ""
             raise ConflictError("conflict, nothing was changed: " + "; ".join(conflicts[:5]) + more)
-        _write(run, effects, current, now)
-        items = [changelog.Item(*e.triple, current.get(e.triple), e.after) for e in effects]
+        stamped = [Effect(e.triple, e.seen, None if e.after is None else {**e.after, "rev": state["seq"] + 1})
+                   for e in effects]
+        _write(run, stamped, current, now)
+        items = [changelog.Item(*e.triple, current.get(e.triple), e.after) for e in stamped]
         if also:
             also(run, change_id)
         new = changelog.record(run, state, change=change, change_id=change_id, items=items, now=now,

@@ -45,8 +45,7 @@ class Outcome:
 
 
 def _curated(props: dict, status: str, by: str, note: str | None, stamp: str) -> dict:
-    out = {**props, "status": status, "curated_at": stamp, "curated_by": by, "updated_at": stamp,
-           "rev": rev(props) + 1}
+    out = {**props, "status": status, "curated_at": stamp, "curated_by": by, "updated_at": stamp}
     out.pop("curation_note", None)
     if note:
         out["curation_note"] = note
@@ -56,7 +55,7 @@ def _curated(props: dict, status: str, by: str, note: str | None, stamp: str) ->
 def _new_triple(triple: Triple, split: str, by: str, note: str | None, stamp: str, **extra) -> dict:
     props = {"relation": triple[1], "sources": ["curator"], "source_files": [], "status": "accepted",
              "split": split, "created_at": stamp, "updated_at": stamp, "curated_at": stamp, "curated_by": by,
-             "rev": 1, **extra}
+             **extra}
     if note:
         props["curation_note"] = note
     return props

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from akg import changelog, queries
 from akg.errors import InputError
 from akg.graph import Graph
-from curation.commit import Committed, Effect, commit, rev
+from curation.commit import Committed, Effect, commit
 from curation.triples import Triple, show
 
 
@@ -39,7 +39,10 @@ def parse_since(text: str) -> str:
     try:
         if len(text) == 10:
             return date.fromisoformat(text).isoformat()
-        return datetime.fromisoformat(text).isoformat()
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:  # the change log's times are UTC
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc).isoformat()
     except ValueError:
         raise InputError(f"--since wants a date like 2026-11-22 or 2026-11-22T09:30, got {text!r}") from None
 
@@ -72,15 +75,12 @@ def revert(graph: Graph, change_id: str, *, by: str, note: str | None = None) ->
         raise InputError(f"change {change_id} was already reverted by change {change['reverted_by']}")
     if not items:
         raise InputError(f"change {change_id} touched no triple")
-    effects = []
-    for item in items:
-        restored = None
-        if item.before is not None:
-            restored = {**item.before, "rev": (rev(item.after) if item.after else rev(item.before)) + 1}
-        effects.append(Effect(item.triple, item.after, restored))
+    effects = [Effect(item.triple, item.after, item.before) for item in items]  # rev stamped by commit()
 
     def mark(run, new_id: str) -> None:
         run(queries.get("change_mark_reverted"), {"id": change_id, "by": new_id})
+        if change.get("reverts"):  # undoing a revert puts the original change back in force
+            run(queries.get("change_mark_reverted"), {"id": change["reverts"], "by": None})
 
     record = {"action": "revert", "by": by.strip(), "reverts": change_id}
     if note:

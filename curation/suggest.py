@@ -53,6 +53,6 @@ def queue(graph: Graph, suggestions: list[tuple[tuple[str, str, str], float]], *
     stamp = now_iso()
     effects = [Effect(triple, None, {
         "relation": triple[1], "sources": ["kge"], "source_files": [], "status": "pending", "split": "train",
-        "suggested_by": model, "score": round(float(score), 6), "created_at": stamp, "updated_at": stamp, "rev": 1})
+        "suggested_by": model, "score": round(float(score), 6), "created_at": stamp, "updated_at": stamp})
         for triple, score in suggestions]
     return commit(graph, effects, {"action": "suggest", "by": by, "note": f"top {len(effects)} predictions of model {model}"})

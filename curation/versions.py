@@ -22,9 +22,7 @@ def list_versions(graph: Graph) -> list[dict]:
 
 
 def find(versions: list[dict], ref: str) -> dict:
-    """A checkpoint by version prefix (at least 6 hex digits) or `current`; the latest when repeated."""
-    if ref == "current":
-        return versions[-1]
+    """A checkpoint by version prefix (at least 6 hex digits); the latest when repeated."""
     ref = ref.strip().lower()
     if len(ref) < 6:
         raise InputError(f"give at least 6 characters of a version, got {ref!r} (see `akg versions`)")
@@ -52,7 +50,7 @@ class Diff:
 def diff(graph: Graph, old_ref: str, new_ref: str) -> Diff:
     """Triples accepted in `new` and not in `old` (added) and the reverse (removed)."""
     versions = list_versions(graph)
-    old, new = find(versions, old_ref), find(versions, new_ref)
+    old, new = (_resolve(graph, versions, ref) for ref in (old_ref, new_ref))
     low, high = sorted((old["seq"], new["seq"]))
     first: dict[tuple, bool] = {}
     last: dict[tuple, bool] = {}
@@ -65,6 +63,15 @@ def diff(graph: Graph, old_ref: str, new_ref: str) -> Diff:
     if old["seq"] > new["seq"]:
         gained, lost = lost, gained
     return Diff(old, new, gained, lost)
+
+
+def _resolve(graph: Graph, versions: list[dict], ref: str) -> dict:
+    """`current` is the change log's head itself, not its last checkpoint: an ingest that failed
+    half way moved the version without writing the checkpoint its end would have."""
+    if ref.strip().lower() == "current":
+        state = graph.read(queries.get("graph_state"))[0]
+        return {**state, "at": None, "change": None, "cause": "current"}
+    return find(versions, ref)
 
 
 def verify(graph: Graph) -> dict:

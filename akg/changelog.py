@@ -94,14 +94,19 @@ def ensure_state(graph: Graph) -> None:
     """
     if graph.read(queries.get("graph_state")):
         return
-    accepted = {(r["head"], r["relation"], r["tail"])
-                for r in graph.read(queries.get("graph_state_triples")) if r["status"] == "accepted"}
+    version, accepted = graph.read_unit(computed_version, name="graph version")
     try:
-        graph.write(queries.get("graph_state_init"),
-                    {"version": set_version(accepted), "accepted": len(accepted), "now": now_iso()})
+        graph.write(queries.get("graph_state_init"), {"version": version, "accepted": accepted, "now": now_iso()})
     except GraphError as e:  # another first command created it at the same moment (ArcadeDB)
         if "Duplicated key" not in str(e):
             raise
+
+
+def computed_version(run: Run) -> tuple[str, int]:
+    """The version and number of accepted triples, computed from the triples themselves (one read)."""
+    accepted = {(r["head"], r["relation"], r["tail"])
+                for r in run(queries.get("graph_state_triples")) if r["status"] == "accepted"}
+    return set_version(accepted), len(accepted)
 
 
 def lock(run: Run, now: str) -> dict:

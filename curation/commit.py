@@ -4,7 +4,7 @@ A change is a list of `Effect`s: for one triple, the properties the curator's de
 on (`seen`, None: the triple was absent) and the properties it should have after (`after`, None:
 delete it). The write transaction takes the graph-state lock, re-reads every triple, and refuses
 the whole change with a ConflictError if any of them moved since it was seen (its `rev`, the
-count of writes to it, differs, or it appeared or vanished). Otherwise it writes the triples and
+sequence number of its last write, differs, or it appeared or vanished). Otherwise it writes the triples and
 records the change, its items and the new graph version (akg.changelog) in the same transaction.
 
 On Neo4j the lock serialises concurrent changes, so the second one re-reads after the first has

@@ -44,21 +44,19 @@ class Outcome:
                 "unchanged": [show(t) for t in self.unchanged]}
 
 
+def _curation(by: str, note: str | None, stamp: str) -> dict:
+    """What every decision writes on a triple: who and when (and why, when said)."""
+    return {"curated_at": stamp, "curated_by": by, "updated_at": stamp, **({"curation_note": note} if note else {})}
+
+
 def _curated(props: dict, status: str, by: str, note: str | None, stamp: str) -> dict:
-    out = {**props, "status": status, "curated_at": stamp, "curated_by": by, "updated_at": stamp}
-    out.pop("curation_note", None)
-    if note:
-        out["curation_note"] = note
-    return out
+    kept = {k: v for k, v in props.items() if k != "curation_note"}  # a decision's note replaces the last one
+    return {**kept, "status": status, **_curation(by, note, stamp)}
 
 
 def _new_triple(triple: Triple, split: str, by: str, note: str | None, stamp: str, **extra) -> dict:
-    props = {"relation": triple[1], "sources": ["curator"], "source_files": [], "status": "accepted",
-             "split": split, "created_at": stamp, "updated_at": stamp, "curated_at": stamp, "curated_by": by,
-             **extra}
-    if note:
-        props["curation_note"] = note
-    return props
+    return {"relation": triple[1], "sources": ["curator"], "source_files": [], "status": "accepted",
+            "split": split, "created_at": stamp, **_curation(by, note, stamp), **extra}
 
 
 def plan(run, decisions: list[Decision], by: str) -> tuple[list[Effect], list[Triple]]:

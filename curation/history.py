@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timezone
 
 from akg import changelog, queries
@@ -12,21 +11,15 @@ from curation.commit import Committed, Effect, commit
 from curation.triples import Triple, show
 
 
-def _status(props_json: str | None) -> str | None:
-    return None if props_json is None else json.loads(props_json).get("status")
-
-
 def triple_history(graph: Graph, triple: Triple) -> list[dict]:
     """Every recorded change of one triple, oldest first: who, when, what, note, status before/after."""
     rows = graph.read(queries.get("history_of_triple"), {"key": changelog.triple_key(*triple)})
-    return [{**_change_fields(r["change"]), "before": _status(r["item"].get("before")),
-             "after": _status(r["item"].get("after")),
-             "before_props": _props(r["item"].get("before")), "after_props": _props(r["item"].get("after"))}
-            for r in rows]
-
-
-def _props(props_json: str | None) -> dict | None:
-    return None if props_json is None else json.loads(props_json)
+    out = []
+    for r in rows:
+        item = changelog.item_from_record(r["item"])
+        out.append({**_change_fields(r["change"]), "before": (item.before or {}).get("status"),
+                    "after": (item.after or {}).get("status"), "before_props": item.before, "after_props": item.after})
+    return out
 
 
 def _change_fields(change: dict) -> dict:

@@ -10,6 +10,7 @@ score, as one recorded change (so `akg curate revert` removes a batch of suggest
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 
 from akg import queries
@@ -26,14 +27,16 @@ def candidates(graph: Graph, predictor, *, top: int, relations: set[str] | None 
     """The `top` best new triples by model score, best first."""
     if top < 1:
         raise InputError("--top must be at least 1")
-    from akg_loader.export import export_triples
-
-    train = export_triples(graph, split="train", status="accepted").triples
-    present: dict[tuple[str, str], set[str]] = {
-        (r["head"], r["relation"]): set(r["tails"]) for r in graph.read(queries.get("pairs_with_tails"))}
-    pairs = sorted({(h, r) for h, r, _ in train
-                    if h in predictor.entity_to_id and r in predictor.relation_to_id
-                    and (relations is None or r in relations)})
+    # One read: the tails each pair has with any status (skipped), and the accepted training pairs.
+    present: dict[tuple[str, str], set[str]] = defaultdict(set)
+    train_pairs: set[tuple[str, str]] = set()
+    for row in graph.read(queries.get("graph_state_triples")):
+        present[(row["head"], row["relation"])].add(row["tail"])
+        if row["status"] == "accepted" and row["split"] == "train":
+            train_pairs.add((row["head"], row["relation"]))
+    pairs = sorted((h, r) for h, r in train_pairs
+                   if h in predictor.entity_to_id and r in predictor.relation_to_id
+                   and (relations is None or r in relations))
     if not pairs:
         raise InputError("no (head, relation) pair of the training triples is known to this model")
     found: list[tuple[tuple[str, str, str], float]] = []

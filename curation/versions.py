@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from akg import changelog, queries
 from akg.errors import InputError
 from akg.graph import Graph
-from akg.hashing import set_version, short
+from akg.hashing import short
 
 
 def list_versions(graph: Graph) -> list[dict]:
@@ -79,10 +79,7 @@ def verify(graph: Graph) -> dict:
     changelog.ensure_state(graph)
 
     def work(run):
-        state = run(queries.get("graph_state"))[0]
-        accepted = {(r["head"], r["relation"], r["tail"])
-                    for r in run(queries.get("graph_state_triples")) if r["status"] == "accepted"}
-        return state, set_version(accepted), len(accepted)
+        return run(queries.get("graph_state"))[0], *changelog.computed_version(run)
 
     state, computed, count = graph.read_unit(work, name="version check")
     return {"recorded": state["version"], "computed": computed, "accepted": count,

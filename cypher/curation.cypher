@@ -187,12 +187,6 @@ WHERE ($status IS NULL OR r.status = $status)
   AND ($verdict IS NULL OR r.verdict = $verdict)
 RETURN count(r) AS n
 
-// name: pairs_with_tails
-// description: every (head, relation) with all its tails whatever their status (suggestions skip these)
-MATCH (h:Entity)-[r]->(t:Entity)
-WHERE r.relation IS NOT NULL
-RETURN h.name AS head, r.relation AS relation, collect(t.name) AS tails
-
 // name: known_tails_any_status
 // description: every tail of one head and relation whatever its status (what an unknown-triple error lists)
 // example: {"head": "dog", "relation": "has parent"}

@@ -15,6 +15,7 @@ from akg.graph import Graph
 from kge import store
 from kge.data import Dataset, from_graph, map_test, training_factory
 from kge.evaluate import evaluate
+from kge.features import default_cache_dir
 from kge.presets import TrainConfig
 from kge.train import train
 
@@ -68,7 +69,7 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, models_root: Path, na
         store.check_new_name(name, models_root)  # before minutes of training, not after
     data = from_graph(graph, need_test=False)
     factory = training_factory(data.train.triples, inverse=config.inverse_triples)
-    features, feature_cache = None, Path(models_root).parent / "cache" / "features"  # AKG_HOME/cache/features
+    features, feature_cache = None, default_cache_dir(Path(models_root).parent)  # models_root is AKG_HOME/models
     if config.grounding:  # the encoder resolved and recorded, the entities' features computed or cached
         from kge.grounded import prepare
 

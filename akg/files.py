@@ -42,5 +42,17 @@ def commit(staged: list[tuple[Path, Path]]) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def read_input(path: Path, kind: str) -> bytes:
+    """A file the user named, as bytes without a UTF-8 byte-order mark (spreadsheet tools write one);
+    a missing file or a directory is an InputError naming it and saying what was expected (`kind`)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no such file ({kind})", file=str(path))
+    if path.is_dir():
+        raise InputError(f"is a directory, not {kind}", file=str(path))
+    data = path.read_bytes()
+    return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+
+
 def write_atomic(target: Path, data: str | bytes, *, mode: int = 0o644) -> None:
     commit([stage(target, data, mode=mode)])

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from akg.errors import InputError
+from akg.files import read_input
 from akg.relations import TYPE_OF, RELATIONS, normalise_relation, suggest
 
 AKG_HEADER = ("label_name", "head", "relation", "tail", "response")
@@ -99,13 +100,7 @@ def _decode(raw: bytes, file: str, lineno: int) -> tuple[str | None, str | None]
 def read_file(path: str | Path, source: str | None = None, *, strict: bool = False) -> ParsedFile:
     path = Path(path)
     name = str(path)
-    if not path.exists():
-        raise InputError("no such file", file=name)
-    if path.is_dir():
-        raise InputError("is a directory, not a TSV file", file=name)
-    data = path.read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]  # a UTF-8 byte-order mark, as spreadsheet tools write
+    data = read_input(path, "a TSV file")
     if not data.strip():
         raise InputError("the file is empty", file=name)
     src = infer_source(path, source)

@@ -37,6 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from akg.errors import InputError
+from akg.files import read_input
 from akg_loader.tsv import normalise_name
 
 MAPPING_FILE = "salt_event_mapping.tsv"
@@ -389,13 +390,7 @@ def load_file(path: Path | str) -> LabelSet:
     """A custom label file: one label per line, or `label<TAB>entity`; `#` lines and blank lines ignored."""
     path = Path(path)
     name = str(path)
-    if not path.exists():
-        raise InputError("no such file (a label file)", file=name)
-    if path.is_dir():
-        raise InputError("is a directory, not a label file", file=name)
-    data = path.read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    data = read_input(path, "a label file")
     labels: list[Label] = []
     seen: dict[str, tuple[int, str]] = {}
     for lineno, raw in enumerate(data.split(b"\n"), start=1):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from akg.errors import InputError
+from akg.files import read_input
 from akg_loader.tsv import normalise_name
 from curation.decide import ACTIONS, Decision
 from curation.triples import make_triple, show
@@ -35,9 +36,7 @@ def _columns(header: list[str], file: str) -> list[str]:
 def read_decisions(path: Path) -> list[Decision]:
     file = str(path)
     try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise InputError("no such file", file=file) from None
+        text = read_input(Path(path), "a decisions file").decode("utf-8")
     except UnicodeDecodeError as e:
         raise InputError(f"not UTF-8 text (byte {e.start})", file=file) from None
     cols = list(REQUIRED + OPTIONAL)

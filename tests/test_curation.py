@@ -152,6 +152,7 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(small, run_cli, tmp_path
             match="decisions.tsv, line 2: unknown triple")
     refused("curate", "apply", decisions("head\trelation\ttail\tverdict\n" + good), "--by", "x", match="line 1: unknown column")
     refused("curate", "apply", str(tmp_path / "missing.tsv"), "--by", "x", match="no such file")
+    refused("curate", "apply", str(tmp_path), "--by", "x", match="is a directory, not a decisions file")
     refused("curate", "revert", "c-nope", "--by", "x", match="unknown change")
     refused("diff", "abcdef", match="unknown version")
 
@@ -161,7 +162,8 @@ def test_bulk_apply_with_header_any_column_order_and_revisions(small, run_cli, t
     assert len(queue) >= 3
     a, b, c = queue[:3]
     path = tmp_path / "decisions.tsv"
-    path.write_text("head\trelation\ttail\trev\tdecision\tnote\tnew_tail\n"
+    # Saved by a spreadsheet: a UTF-8 byte-order mark before the header.
+    path.write_text("\ufeffhead\trelation\ttail\trev\tdecision\tnote\tnew_tail\n"
                     f"{a['head']}\t{a['relation']}\t{a['tail']}\t{a['rev']}\taccept\tok\t\n"
                     f"{b['head']}\t{b['relation']}\t{b['tail']}\t{b['rev']}\treject\t\t\n"
                     f"{c['head']}\t{c['relation']}\t{c['tail']}\t\tedit\tbetter\tchoir\n", encoding="utf-8")

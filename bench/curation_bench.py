@@ -57,9 +57,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-try:
-    from scratch_server import scratch_graph          # run as bench/curation_bench.py
+try:                                                   # run as bench/curation_bench.py
+    from common import BenchError, default_akg_dir, emit, log, run
+    from scratch_server import scratch_graph
 except ImportError:                                    # imported as bench.curation_bench
+    from bench.common import BenchError, default_akg_dir, emit, log, run
     from bench.scratch_server import scratch_graph
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,24 +73,6 @@ PAGE = 50
 TARGET_SECONDS = 2.0
 BY = "bench"
 HEADER = ("head", "relation", "tail", "decision", "new_tail", "note", "rev")
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def default_akg_dir() -> Path:
-    env = os.environ.get("AKG_DATASET_DIR")
-    if env:
-        return Path(env)
-    for candidate in (REPO.parent / "shared" / "AKG_dataset", Path("/work/shared/AKG_dataset")):
-        if candidate.is_dir():
-            return candidate
-    return REPO / "AKG_dataset"
 
 
 def median_of(fn, repeat: int, warmup: int) -> tuple[list[float], object]:
@@ -257,7 +241,8 @@ def listing_query_split(graph, filters, offsets: list[int], repeat: int, warmup:
 class Pool:
     """Pending triples not yet decided, handed out in a seeded random order; edit targets kept fresh."""
 
-    def __init__(self, triples: list, taken: set, names: list[str], rng: random.Random):
+    def __init__(self, triples: list, taken: set, names: list[str], rng: random.Random, rev: int):
+        self.rev = rev   # the revision of every queued suggestion: the sequence number of the change that queued them
         self.free = list(triples)
         rng.shuffle(self.free)
         self.taken = taken
@@ -289,7 +274,7 @@ def make_decisions(pool: Pool, n: int, rng: random.Random) -> list[dict]:
             action, new_tail = ("accept" if rng.random() < 0.61 else "reject"), ""
         note = f"bench note {i}" if i % 10 == 0 else ""
         rows.append({"head": h, "relation": r, "tail": t, "decision": action, "new_tail": new_tail,
-                     "note": note, "rev": "1"})   # suggestions are created at revision 1, as `curate list` shows
+                     "note": note, "rev": str(pool.rev)})   # as `akg curate list` shows it
     return rows
 
 
@@ -650,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
         log("`akg curate list` as a child process (middle page):")
         akg_list = run_akg_list(middle, args.akg_repeat, work)
 
-        pool = Pool([tr for tr, _ in suggestions], taken, names, rng)
+        pool = Pool([tr for tr, _ in suggestions], taken, names, rng, done.seq)
         log(f"bulk decisions, {args.decisions:,} per run, {args.warmup} warm-up + {args.repeat}:")
         bulk = run_bulk(graph, pool, rng, args.decisions, args.repeat, args.warmup, work)
         log("baseline, one change per decision:")
@@ -692,19 +677,9 @@ def main(argv: list[str] | None = None) -> int:
                         "bulk": bulk["seconds"]["median"] < TARGET_SECONDS},
         }
 
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-    if args.json:
-        print(json.dumps(res, indent=2))
-    else:
-        print(table(res))
+    emit(res, as_json=args.json, json_out=args.json_out, table=table)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as e:
-        print(f"curation_bench: FAILED: {e}", file=sys.stderr)
-        sys.exit(1)
+    run(main, "curation_bench")

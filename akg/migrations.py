@@ -9,6 +9,7 @@ only after all its statements succeeded, so a crash in between is repaired by th
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
@@ -19,6 +20,7 @@ from akg.errors import AkgError
 from akg.graph import Graph
 
 _FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.cypher$")
+ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -49,13 +51,23 @@ def applied(graph: Graph) -> set[int]:
 def apply(graph: Graph) -> list[str]:
     """Apply the migrations the graph has not recorded yet; return their names.
 
-    Two first commands may race here; every statement is idempotent, so the loser of a race on
-    the migration log simply tries once more and finds the work done.
+    Several first commands may race here (`akg stats & akg stats & akg curate list` on a new
+    AKG_HOME). On the embedded server a file lock makes them take turns, so the later ones find the
+    work done. Every statement is idempotent, so where no lock is shared (two machines on one
+    ArcadeDB, whose optimistic transactions report the clash as a duplicate key) the loser tries
+    again and finds the work done.
     """
-    try:
-        return _apply(graph)
-    except AkgError:
-        return _apply(graph)
+    if applied(graph) >= {m.id for m in all_migrations()}:
+        return []  # the usual case: nothing to do, no lock taken
+    with graph.exclusive("migrations"):
+        for attempt in range(ATTEMPTS):
+            try:
+                return _apply(graph)
+            except AkgError:
+                if attempt == ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+    return []
 
 
 def _apply(graph: Graph) -> list[str]:

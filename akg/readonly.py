@@ -1,61 +1,47 @@
-"""Read-only Cypher, whatever is typed: the gate behind `akg query` and the UI's console.
+"""Read-only Cypher, whatever is typed: the gate behind `akg query` and the explorer's console.
 
-Three layers, because the two servers differ (ArcadeDB 26.10 answers `EXPLAIN` with query type
-`w` for every query, ignores transaction timeouts, and even *executes* schema commands under
-`EXPLAIN`; schema commands are also not rolled back there):
+Defence in depth, so that no single layer's miss can write, change the schema, call a writing
+procedure or read a file:
 
-1. A lexical check, by one left-to-right scan of comments, strings and words: the statement must
-   begin with a reading clause (MATCH, OPTIONAL MATCH, WITH, UNWIND, RETURN, CALL, SHOW); write
-   and schema keywords (CREATE, MERGE, SET, DELETE, DROP, LOAD...) are refused wherever they
-   stand; a procedure may be called only from a short list of read procedures (ArcadeDB's
-   `do.when` would run any command). Nothing reaches the server before this passes.
-2. On Neo4j, `EXPLAIN` must report query type `r`.
-3. The query runs in an explicit transaction that is always rolled back, never committed, and the
-   result's own summary must report type `r` with no updates. A write that slipped past 1 and 2
-   (say inside `CALL { ... }`) is refused and leaves nothing behind.
+1. The lexical gate (akg.gate): what a read cannot contain is refused before anything is sent, and
+   the server receives the statement as the gate read it (comments removed).
+2. The connection (akg.connect.connect_read_only): the server itself refuses writes. On the
+   embedded server the query runs as a user whose security group may only read records (no
+   schema, no security, no file access); on Neo4j in READ access mode, which Neo4j enforces, and
+   `EXPLAIN` must report query type `r` first. LOAD CSV from files is switched off on both servers
+   (the embedded server's settings; `docker-compose.yml` for Neo4j).
+3. The transaction is always rolled back, never committed, and its summary must report a read.
 
-A timeout is sent to the server (Neo4j enforces it) and also enforced by the client, which stops
-waiting; the row limit stops fetching after `limit` rows and says the result was truncated.
+Runaway work is contained: a query that passes its time limit is stopped on the server
+(`TERMINATE TRANSACTIONS`, which both servers understand; Neo4j also enforces the transaction
+timeout itself), and at most `MAX_RUNNING` console queries run at once on this machine, counted
+across processes with lock files under AKG_HOME. Each console query carries a marker with its
+deadline, so one whose process died (killed, machine asleep) is stopped by the next console query.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import re
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import neo4j
 from neo4j import graph as ng
 
-from akg.errors import QueryRefused, QueryTimeout
-from akg.graph import Graph, wrap_driver_errors
+from akg import queries
+from akg.errors import AkgError, ConfigError, GraphError, InputError, QueryRefused, QueryTimeout
+from akg.gate import checked_text
+from akg.graph import Graph
 
-READ_LEADS = {"MATCH", "OPTIONAL", "WITH", "UNWIND", "RETURN", "CALL", "SHOW"}
-# Keywords that have no place in a read: refused wherever they stand outside strings and comments.
-# (LOAD: `LOAD CSV FROM 'file:///...'` reads the server's files, credentials included.)
-WRITE_WORDS = {"CREATE", "MERGE", "DELETE", "DETACH", "SET", "REMOVE", "DROP", "LOAD", "FOREACH", "ALTER",
-               "GRANT", "DENY", "REVOKE", "RENAME", "TERMINATE", "START", "STOP", "ENABLE", "DEALLOCATE", "REALLOCATE"}
-# Procedures may do anything (ArcadeDB's `do.when` runs schema commands), so only these are callable.
-READ_PROCEDURES = {"db.labels", "db.relationshiptypes", "db.propertykeys", "db.schema.visualization",
-                   "db.schema.nodetypeproperties", "db.schema.reltypeproperties", "dbms.components", "db.info"}
-# One left-to-right scan, so that a quote inside a comment (or the reverse) cannot hide code.
-_TOKENS = re.compile(r"""
-    (?P<comment>//[^\n]*|/\*.*?\*/)
-  | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-  | (?P<name>`[^`]*`)
-  | (?P<unterminated>/\*|['"`])
-  | (?P<word>[A-Za-z_][A-Za-z0-9_.]*)
-  | (?P<semicolon>;)
-  | (?P<other>\S)
-""", re.S | re.X)
-
-
-# ArcadeDB ignores transaction timeouts: a query abandoned at its time limit keeps running on the
-# server until it ends. At most this many run at once, so repeated slow queries cannot pile up.
-MAX_RUNNING = 2
-_RUNNING = threading.BoundedSemaphore(MAX_RUNNING)
+MAX_RUNNING = 2          # console queries at once on this machine (all processes together)
+MAX_TIMEOUT = 3600.0     # seconds; a console query is not a batch job
+STOP_WAIT = 5.0          # seconds to wait for a stopped query to let go
+_MARKER = re.compile(r"/\*akg-console:([0-9a-f]+):(\d+)\*/")
 
 
 @dataclass
@@ -65,42 +51,6 @@ class QueryResult:
     truncated: bool
     seconds: float
     notes: list[str] = field(default_factory=list)
-
-
-def lexical_check(text: str) -> None:
-    """Refuse, before anything is sent, what a read-only query cannot contain (layer 1)."""
-    tokens = [(m.lastgroup, m.group()) for m in _TOKENS.finditer(text) if m.lastgroup != "comment"]
-    if any(kind == "unterminated" for kind, _ in tokens):
-        raise QueryRefused("the query has an unterminated string, quoted name or comment")
-    if not tokens:
-        raise QueryRefused("the query is empty")
-    if any(kind == "semicolon" for kind, _ in tokens[:-1]):
-        raise QueryRefused("one statement at a time: the query contains ';'")
-    lead = tokens[0][1].upper()
-    if lead in {"EXPLAIN", "PROFILE"}:
-        raise QueryRefused(f"{lead} is not offered here: EXPLAIN executes schema commands on the embedded server, "
-                           "and PROFILE runs the query")
-    if tokens[0][0] != "word" or lead not in READ_LEADS:
-        raise QueryRefused(f"read-only: a query may not begin with {tokens[0][1]!r}; "
-                           f"it must begin with one of {', '.join(sorted(READ_LEADS))}. The graph is unchanged.")
-    for i, (kind, value) in enumerate(tokens):
-        if kind != "word":
-            continue
-        if value.upper() in WRITE_WORDS:
-            raise QueryRefused(f"read-only: {value.upper()} is not allowed in a query here. The graph is unchanged.")
-        if value.upper() == "CALL":
-            following = tokens[i + 1] if i + 1 < len(tokens) else ("end", "")
-            if following == ("other", "{"):
-                continue  # a subquery: its clauses are checked like the rest
-            # the procedure's name, however it is written: db.labels, `db.labels`, db.`labels`
-            parts, j = [], i + 1
-            while j < len(tokens) and (tokens[j][0] in ("word", "name") or tokens[j] == ("other", ".")):
-                parts.append(tokens[j][1].strip("`"))
-                j += 1
-            procedure = "".join(parts)
-            if procedure.lower() not in READ_PROCEDURES:
-                raise QueryRefused(f"read-only: procedure {procedure or '(none)'!r} is not on the list of read procedures "
-                                   f"({', '.join(sorted(READ_PROCEDURES))}). The graph is unchanged.")
 
 
 def to_plain(value: Any) -> Any:
@@ -123,27 +73,112 @@ def to_plain(value: Any) -> Any:
     return str(value)  # temporal and spatial values
 
 
+# --- slots: at most MAX_RUNNING console queries at once on this machine -------------------------
+
+class _Slot:
+    """One of MAX_RUNNING lock files under AKG_HOME/console/, held while a query runs on the server.
+
+    An flock is released by the kernel when its process ends, so a killed process never keeps a slot.
+    """
+
+    def __init__(self, home: Path | None):
+        self._file = None
+        if home is None:
+            return
+        folder = Path(home) / "console"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(MAX_RUNNING):
+            f = open(folder / f"slot-{i}.lock", "a+")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.close()
+                continue
+            self._file = f
+            return
+        raise QueryRefused(f"{MAX_RUNNING} console queries are already running on this machine; "
+                           "try again when one of them has finished")
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+# --- stopping queries on the server --------------------------------------------------------------
+
+def _console_transactions(graph: Graph) -> list[tuple[str, str, int]]:
+    """(transaction id, marker token, deadline in ms) of the console queries running on the server."""
+    with graph.errors("listing running queries"), graph.driver.session(database=graph.database) as s:
+        rows = s.run(queries.get("console_transactions").text).data()
+    found = []
+    for row in rows:
+        m = _MARKER.search(row.get("currentQuery") or "")
+        if m:
+            found.append((row["transactionId"], m.group(1), int(m.group(2))))
+    return found
+
+
+def _terminate(graph: Graph, ids: list[str]) -> None:
+    if ids:
+        with graph.errors("stopping queries"), graph.driver.session(database=graph.database) as s:
+            s.run(queries.get("console_terminate").text, {"ids": ids}).consume()
+
+
+def stop(graph: Graph, token: str) -> bool:
+    """Stop the console query carrying `token` on the server; True if it was running."""
+    ids = [tid for tid, t, _ in _console_transactions(graph) if t == token]
+    _terminate(graph, ids)
+    return bool(ids)
+
+
+def reap(graph: Graph) -> int:
+    """Stop console queries whose deadline has passed (their process died without stopping them)."""
+    now_ms = int(time.time() * 1000)
+    ids = [tid for tid, _, deadline in _console_transactions(graph) if deadline < now_ms]
+    _terminate(graph, ids)
+    return len(ids)
+
+
+# --- the query -----------------------------------------------------------------------------------
+
+def _check_connection(graph: Graph) -> None:
+    if not graph.read_only:
+        raise ConfigError("read-only queries run on a read-only connection (akg.connect.connect_read_only), "
+                          "never on the service's own")
+
+
 def run_read_only(graph: Graph, text: str, params: dict | None = None, *,
                   timeout: float = 30.0, limit: int = 1000) -> QueryResult:
-    lexical_check(text)
+    _check_connection(graph)
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise InputError(f"the timeout must be more than 0 and at most {MAX_TIMEOUT:g} s, got {timeout:g}")
+    if limit < 1:
+        raise InputError(f"the row limit must be at least 1, got {limit}")
+    checked = checked_text(text)
     params = params or {}
+    token = secrets.token_hex(8)
+    deadline_ms = int((time.time() + timeout + STOP_WAIT) * 1000)
+    sent = f"/*akg-console:{token}:{deadline_ms}*/ {checked}"  # how a stuck query is found again
+    with contextlib.suppress(AkgError):
+        reap(graph)  # best effort: a server that cannot list transactions still answers queries
     if graph.dialect == "neo4j":
-        with wrap_driver_errors("query"), graph.session(default_access_mode=neo4j.READ_ACCESS) as s:
-            explained = s.run("EXPLAIN " + text, params).consume()
+        with graph.errors("query"), graph.session() as s:
+            explained = s.run("EXPLAIN " + sent, params).consume()
         if explained.query_type != "r":
-            raise QueryRefused(f"read-only: the server classifies this query as {explained.query_type!r}, not read ('r'). The graph is unchanged.")
+            raise QueryRefused(f"read-only: the server classifies this query as {explained.query_type!r}, not read ('r'). "
+                               "The graph is unchanged.")
 
-    if not _RUNNING.acquire(blocking=False):
-        raise QueryRefused(f"{MAX_RUNNING} earlier queries are still running (past their time limit the server "
-                           "finishes them before it lets go); try again in a moment")
+    slot = _Slot(graph.home)
     outcome: dict[str, Any] = {}
 
     def work() -> None:
         try:
-            with wrap_driver_errors("query"), graph.session(default_access_mode=neo4j.READ_ACCESS) as s:
+            with graph.errors("query"), graph.session() as s:
                 tx = s.begin_transaction(timeout=timeout)
                 try:
-                    result = tx.run(text, params)
+                    result = tx.run(sent, params)
                     rows, truncated = [], False
                     for record in result:
                         if len(rows) == limit:
@@ -159,18 +194,50 @@ def run_read_only(graph: Graph, text: str, params: dict | None = None, *,
                 raise QueryRefused(f"read-only: the query turned out to write (type {summary.query_type!r}); "
                                    "it was rolled back and the graph is unchanged.")
             outcome["result"] = (columns, rows, truncated)
+        except GraphError as e:
+            outcome["error"] = _refused_by_server(e) or e
         except BaseException as e:  # handed to the caller's thread
             outcome["error"] = e
         finally:
-            _RUNNING.release()  # only when the query really ended, abandoned or not
+            slot.release()  # only when the query really ended on the server (finished or stopped)
 
     started = time.monotonic()
     worker = threading.Thread(target=work, name="akg-read-only-query", daemon=True)
     worker.start()
-    worker.join(timeout + 1.0)
+    try:
+        worker.join(timeout + 0.5)
+    except BaseException:  # Ctrl-C: do not leave the query running on the server
+        _stop_quietly(graph, token, worker)
+        raise
     if worker.is_alive():
-        raise QueryTimeout(f"the query ran past its {timeout:g} s limit and was abandoned (nothing was changed)")
+        stopped = _stop_quietly(graph, token, worker)
+        raise QueryTimeout(f"the query ran past its {timeout:g} s limit and was "
+                           + ("stopped on the server (nothing was changed)" if stopped else
+                              "abandoned; the server could not be asked to stop it (nothing was changed)"))
     if "error" in outcome:
+        if isinstance(outcome["error"], GraphError) and time.monotonic() - started >= timeout:
+            # Neo4j enforces the transaction timeout itself and reports the stop as an error
+            raise QueryTimeout(f"the query ran past its {timeout:g} s limit and was stopped on the server "
+                               "(nothing was changed)")
         raise outcome["error"]
     columns, rows, truncated = outcome["result"]
     return QueryResult(columns, rows, truncated, time.monotonic() - started)
+
+
+def _refused_by_server(error: GraphError) -> QueryRefused | None:
+    """The server's own refusal of a write (layer 2) as the gate's refusal: one kind of answer."""
+    code = getattr(error.__cause__, "code", None) or ""
+    if code.endswith(("Security.Forbidden", "Statement.AccessMode")):
+        return QueryRefused(f"read-only: the server refused the query on this read-only connection "
+                            f"({(getattr(error.__cause__, 'message', None) or code).splitlines()[0]}). The graph is unchanged.")
+    return None
+
+
+def _stop_quietly(graph: Graph, token: str, worker: threading.Thread) -> bool:
+    """Ask the server to stop the query and wait (briefly) for it to let go; True if it ended."""
+    try:
+        stop(graph, token)
+    except AkgError:
+        pass
+    worker.join(STOP_WAIT)
+    return not worker.is_alive()

@@ -67,6 +67,15 @@ def graph(server_env):
         yield g
 
 
+@pytest.fixture(scope="session")
+def reader(server_env):
+    """The read-only connection people's Cypher runs on (akg.connect.connect_read_only)."""
+    from akg.connect import connect_read_only
+
+    with connect_read_only(server_env) as g:
+        yield g
+
+
 @pytest.fixture
 def empty_graph(graph):
     """The session's graph with every entity and triple removed (the schema stays)."""

@@ -52,3 +52,17 @@ def load_akg_with_small_kge(graph, akg_dir: Path, home: Path, *, name: str, eval
     config = preset("fast").with_overrides(epochs=2, embedding_dim=16, negatives=32)
     train_from_graph(graph, config, models_root=root, name=name, evaluate_after=evaluate_after)
     return root
+
+
+def snapshot(graph) -> tuple:
+    """Everything a console query must leave as it was: schema, labels, types, counts, triples' state."""
+    from akg_loader.export import state_hash
+
+    return (sorted(r["name"] for r in graph.read("SHOW INDEXES")),
+            sorted(r["name"] for r in graph.read("SHOW CONSTRAINTS")),
+            sorted(r["label"] for r in graph.read("CALL db.labels()")),
+            sorted(r["relationshipType"] for r in graph.read("CALL db.relationshipTypes()")),
+            graph.read("MATCH (n) RETURN count(n) AS n")[0]["n"],
+            graph.read("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"],
+            graph.read("MATCH (n:Entity) WHERE n.hacked IS NOT NULL RETURN count(n) AS n")[0]["n"],
+            state_hash(graph))

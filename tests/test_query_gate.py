@@ -1,113 +1,107 @@
-"""`akg query` is read-only whatever is typed: writes and schema commands are refused, graph unchanged."""
+"""`akg query` is read-only whatever is typed: writes, schema commands and file reads are refused, the
+graph unchanged, by three layers of which each holds alone; runaway queries are stopped on the server."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from akg.errors import QueryRefused, QueryTimeout
-from akg.readonly import lexical_check, run_read_only
-from akg_loader.export import state_hash
+from akg import gate, readonly
+from akg.errors import ConfigError, GraphError, QueryRefused, QueryTimeout
+from akg.readonly import run_read_only
+from helpers import snapshot
 
-WRITES = [
-    "CREATE (:Intruder)",
-    "MERGE (:Intruder {a: 1})",
-    "MATCH (n:Entity) SET n.hacked = true",
-    "MATCH (n) DETACH DELETE n",
-    "MATCH (n:Entity) REMOVE n.name",
-    "CREATE INDEX evil IF NOT EXISTS FOR (n:Intruder) ON (n.y)",
-    "DROP CONSTRAINT entity_name_unique",
-    "/* a comment first */ CREATE (:Intruder)",
-    "// a line comment\nCREATE (:Intruder)",
-    "match (n:Entity) with n limit 1 create (m:Intruder)",
-    "MATCH (n:Entity) WITH n LIMIT 1 CALL { WITH n SET n.hacked = true } RETURN n.name",
-    "MATCH (n:Entity) WITH n LIMIT 1 MERGE (n)-[:HAS_PARENT]->(:Intruder {name: 'x'}) RETURN 1",
-    "UNWIND [1, 2] AS x CREATE (:Intruder {v: x})",
-    "WITH 1 AS x MERGE (:Intruder)",
-    "EXPLAIN CREATE INDEX evil2 IF NOT EXISTS FOR (n:Intruder) ON (n.z)",
-    "PROFILE MATCH (n) DETACH DELETE n",
-    "MATCH (n) RETURN count(n); CREATE (:Intruder)",
-    "FOREACH (x IN [1] | CREATE (:Intruder))",
-    "LOAD CSV FROM 'file:///etc/passwd' AS line RETURN line",
-    "",
-    "   // only a comment",
-    # procedures can run anything on ArcadeDB: only a list of read procedures is callable
-    "CALL do.when(true, 'CREATE INDEX evil3 IF NOT EXISTS FOR (n:Intruder) ON (n.q)', 'RETURN 1', {}) YIELD value RETURN value",
-    "MATCH (n) WITH n LIMIT 1 CALL do.when(true, 'DROP CONSTRAINT entity_name_unique', 'RETURN 1', {}) YIELD value RETURN value",
-    # a quote inside a comment must not hide what follows
-    "/* ' */ DROP CONSTRAINT entity_name_unique // ' */ MATCH (n) RETURN count(n) AS n",
-    "MATCH (n) RETURN n // ' \nCREATE (:Intruder)",
-    # reading the server's files (its credentials among them)
-    "WITH 1 AS x LOAD CSV FROM 'file:///etc/passwd' AS line RETURN line",
-    "MATCH (n:Entity) WITH n LIMIT 1 SET n.hacked = true RETURN n.name",
-    "RETURN 'unterminated",
-    # a procedure's name quoted or split cannot slip past the list of read procedures
-    "CALL `do.when`(true, 'DROP CONSTRAINT entity_name_unique', '') YIELD value RETURN value",
-    "CALL do.`when`(true, 'CREATE (:Intruder {x: 1})', '') YIELD value RETURN value",
-    "CALL `do`.`when`(true, 'CREATE (:Intruder {x: 1})', '') YIELD value RETURN value",
-    "MATCH (n) CALL",
-]
-
-
-def _schema(graph) -> tuple:
-    indexes = sorted(r["name"] for r in graph.read("SHOW INDEXES"))
-    constraints = sorted(r["name"] for r in graph.read("SHOW CONSTRAINTS"))
-    return indexes, constraints
+ATTACKS = json.loads((Path(__file__).parent / "corpus" / "console_attacks.json").read_text(encoding="utf-8"))
+# Burns CPU on the server for minutes unless stopped (ArcadeDB caps a single range at ~13M elements).
+HEAVY = "UNWIND range(1, 10000000) AS x UNWIND range(1, 100) AS y WITH x, y WHERE (x * y) % 7 = 0 RETURN count(*) AS n"
 
 
 @pytest.fixture(scope="module")
 def small_graph(graph, akg_dir):
     from akg_loader.ingest import ingest
     from akg_loader.tsv import read_file
+    from helpers import wipe
 
-    graph.write("MATCH (e:Entity) DETACH DELETE e")
+    wipe(graph)
     ingest(graph, [read_file(akg_dir / "AKG_test.tsv")])
     return graph
 
 
-@pytest.mark.parametrize("text", WRITES)
-def test_writes_are_refused_and_change_nothing(small_graph, run_cli, text):
-    version, schema = state_hash(small_graph), _schema(small_graph)
+@pytest.fixture
+def unchanged(small_graph):
+    before = snapshot(small_graph)
+    yield
+    assert snapshot(small_graph) == before
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=[a["why"] for a in ATTACKS])
+def test_console_attacks_are_refused_whole(small_graph, reader, run_cli, unchanged, attack):
+    text = attack["query"]
     res = run_cli("query", text)
     assert res.exit_code == 1
-    assert "Error:" in res.output and "Traceback" not in res.output
+    assert res.output.startswith("Error:") and len(res.output.strip().splitlines()) == 1
+    assert "Traceback" not in res.output
     with pytest.raises(QueryRefused):
-        run_read_only(small_graph, text)
-    assert state_hash(small_graph) == version
-    assert _schema(small_graph) == schema
-    assert small_graph.read("MATCH (n:Intruder) RETURN count(n) AS n")[0]["n"] == 0
-    assert small_graph.read("MATCH (n:Entity) WHERE n.hacked RETURN count(n) AS n")[0]["n"] == 0
-    assert "Intruder" not in {r["label"] for r in small_graph.read("CALL db.labels()")}
+        run_read_only(reader, text)
 
 
-def test_a_write_that_passes_the_first_layer_is_rolled_back(small_graph, monkeypatch):
-    """Defence in depth: with the lexical layer switched off, the transaction layer still refuses."""
-    import akg.readonly as ro
+def test_the_server_refuses_what_slips_past_the_gate(small_graph, reader, monkeypatch, unchanged, server_env):
+    """Layer 2 alone: with the lexical gate switched off, the read-only connection still refuses writes,
+    schema commands, writing procedures and file reads, and nothing is left behind."""
+    monkeypatch.setattr(readonly, "checked_text", lambda text: text)
+    secret = server_env.home / "credentials.json"
+    for text in ["MATCH (n:Entity) WITH n LIMIT 3 SET n.hacked = true RETURN n.name AS name",
+                 "MATCH (n:Entity) WITH n LIMIT 1 CALL { WITH n CREATE (:Intruder) } RETURN 1 AS one",
+                 "MATCH (n:Entity) WITH n LIMIT 1 CREATE (:Entity {name: 'intruder'}) RETURN 1 AS one",
+                 "CREATE INDEX evil IF NOT EXISTS FOR (n:Entity) ON (n.hacked)",
+                 "DROP CONSTRAINT entity_name_unique",
+                 "CALL do.when(true, 'DROP CONSTRAINT entity_name_unique', '') YIELD value RETURN value",
+                 f"LOAD CSV FROM 'file://{secret}' AS l RETURN l"]:
+        with pytest.raises(QueryRefused, match="refused|turned out to write"):
+            run_read_only(reader, text)
 
-    monkeypatch.setattr(ro, "lexical_check", lambda text: None)
-    version = state_hash(small_graph)
-    with pytest.raises(QueryRefused, match="rolled back"):
-        ro.run_read_only(small_graph, "MATCH (n:Entity) WITH n LIMIT 3 SET n.hacked = true RETURN n.name AS name")
-    with pytest.raises(QueryRefused, match="rolled back"):
-        ro.run_read_only(small_graph, "MATCH (n:Entity) WITH n LIMIT 1 CALL { WITH n CREATE (:Intruder) } RETURN 1 AS one")
-    assert state_hash(small_graph) == version
-    assert small_graph.read("MATCH (n:Entity) WHERE n.hacked RETURN count(n) AS n")[0]["n"] == 0
-    assert small_graph.read("MATCH (n:Intruder) RETURN count(n) AS n")[0]["n"] == 0
+
+def test_files_cannot_be_read_even_by_the_service_connection(small_graph, server_env):
+    """The embedded server itself has LOAD CSV from files switched off."""
+    with pytest.raises(GraphError, match="(?i)file"):
+        small_graph.read(f"LOAD CSV FROM 'file://{server_env.home / 'credentials.json'}' AS l RETURN l")
 
 
-def test_read_procedures_and_subqueries_are_allowed(small_graph):
-    assert "Entity" in {r["label"] for r in run_read_only(small_graph, "CALL db.labels()").rows}
-    assert "Entity" in {r["label"] for r in run_read_only(small_graph, "CALL `db.labels`()").rows}
-    res = run_read_only(small_graph, "MATCH (n:Entity) WITH n LIMIT 2 CALL { WITH n RETURN n.name AS nm } RETURN nm")
+def test_the_service_connection_is_never_used_for_typed_queries(small_graph):
+    with pytest.raises(ConfigError, match="read-only connection"):
+        run_read_only(small_graph, "RETURN 1 AS one")
+
+
+def test_comments_are_not_sent_and_line_ends_follow_the_servers():
+    assert gate.checked_text("MATCH (n) // c\rRETURN n") == "MATCH (n)  \rRETURN n"
+    assert gate.checked_text("RETURN /* c */ 1 AS x") == "RETURN   1 AS x"
+    assert gate.checked_text("RETURN 'a // b' AS x") == "RETURN 'a // b' AS x"
+    for text in ["RETURN 1 AS x // c\u2028", "RETURN '\u200b' AS x", "RETURN 1 AS é"]:
+        with pytest.raises(QueryRefused):
+            gate.checked_text(text)
+
+
+def test_read_procedures_subqueries_and_schema_listings_are_allowed(small_graph, reader):
+    assert "Entity" in {r["label"] for r in run_read_only(reader, "CALL db.labels()").rows}
+    assert "Entity" in {r["label"] for r in run_read_only(reader, "CALL `db.labels`()").rows}
+    res = run_read_only(reader, "MATCH (n:Entity) WITH n LIMIT 2 CALL { WITH n RETURN n.name AS nm } RETURN nm")
     assert len(res.rows) == 2
+    names = {r["name"] for r in run_read_only(reader, "SHOW CONSTRAINTS").rows}
+    assert "entity_name_unique" in names
+    res = run_read_only(reader, "MATCH (n:Entity) // a comment\r\nRETURN count(n) /* and another */ AS n")
+    assert res.rows == small_graph.read("MATCH (n:Entity) RETURN count(n) AS n")
 
 
-def test_keywords_inside_strings_are_not_writes(small_graph):
-    lexical_check("MATCH (e:Entity) WHERE e.name = 'create index; drop' RETURN count(e) AS n")
-    res = run_read_only(small_graph, "MATCH (e:Entity) WHERE e.name <> 'CREATE (x)' RETURN count(e) AS n")
-    assert res.rows[0]["n"] > 0
+def test_keywords_inside_strings_are_not_writes(small_graph, reader):
+    gate.checked_text("MATCH (e:Entity) WHERE e.name = 'create index; drop' RETURN count(e) AS n")
+    res = run_read_only(reader, "MATCH (e:Entity) WHERE e.name <> 'CREATE (x) // \\' ' RETURN count(e) AS n")
+    assert res.rows[0]["n"] == small_graph.read("MATCH (e:Entity) RETURN count(e) AS n")[0]["n"]
 
 
 def test_read_with_parameter_table_and_json(small_graph, run_cli):
@@ -123,8 +117,8 @@ def test_read_with_parameter_table_and_json(small_graph, run_cli):
     assert table.exit_code == 0 and "PRODUCES" in table.stdout and "music" in table.stdout
 
 
-def test_nodes_and_paths_are_serialised(small_graph):
-    res = run_read_only(small_graph, "MATCH p = (e:Entity {name: 'bassoon'})-[r]->(t) RETURN e, r, p LIMIT 1")
+def test_nodes_and_paths_are_serialised(small_graph, reader):
+    res = run_read_only(reader, "MATCH p = (e:Entity {name: 'bassoon'})-[r]->(t) RETURN e, r, p LIMIT 1")
     row = res.rows[0]
     assert row["e"]["labels"] == ["Entity"] and row["e"]["properties"]["name"] == "bassoon"
     assert row["r"]["start"] == "bassoon" and "status" in row["r"]["properties"]
@@ -137,26 +131,64 @@ def test_row_limit_truncates(small_graph, run_cli):
     assert out["row_count"] == 7 and out["truncated"] is True
 
 
-def test_timeout_abandons_a_slow_query(small_graph):
-    slow = "UNWIND range(1, 8000000) AS x UNWIND range(1, 4) AS y WITH x, y WHERE (x * y) % 7 = 0 RETURN count(*) AS n"
+def _console_queries(graph) -> list[str]:
+    """Console queries (those carrying the gate's marker) that the server is running now."""
+    return [r["currentQuery"] for r in graph.read("SHOW TRANSACTIONS")
+            if "akg-console:" in (r.get("currentQuery") or "") and "SHOW TRANSACTIONS" not in r["currentQuery"]]
+
+
+def test_queries_past_their_limit_are_stopped_on_the_server(small_graph, reader, run_cli):
+    """Five heavy queries abandoned at their limit leave nothing running: the next command answers at once."""
+    for _ in range(5):
+        started = time.monotonic()
+        with pytest.raises(QueryTimeout, match="stopped on the server"):
+            run_read_only(reader, HEAVY, timeout=0.5)
+        assert time.monotonic() - started < 10
+    assert _console_queries(small_graph) == []
     started = time.monotonic()
-    with pytest.raises(QueryTimeout, match="0.5 s limit"):
-        run_read_only(small_graph, slow, timeout=0.5)
-    assert time.monotonic() - started < 5
-    # abandoned queries still occupy the server: a second one may start, a third is refused...
-    with pytest.raises(QueryTimeout):
-        run_read_only(small_graph, slow, timeout=0.5)
-    with pytest.raises(QueryRefused, match="still running"):
-        run_read_only(small_graph, "RETURN 1 AS one")
-    # ...until they have ended
-    deadline = time.monotonic() + 120
-    while True:
+    res = run_cli("stats", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["entities"] > 0
+    assert time.monotonic() - started < 10  # a queue behind running queries waited 30 s and failed
+
+
+def test_the_cap_on_running_queries_holds_across_processes(small_graph, reader, server_env):
+    """Two slots held by another process: a third query is refused, and runs once they are free."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time, pathlib\n"
+        "d = pathlib.Path(sys.argv[1]) / 'console'; d.mkdir(parents=True, exist_ok=True)\n"
+        "fs = [open(d / f'slot-{i}.lock', 'a+') for i in range(2)]\n"
+        "[fcntl.flock(f, fcntl.LOCK_EX) for f in fs]\n"
+        "print('held', flush=True); time.sleep(60)\n"), str(server_env.home)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(QueryRefused, match="already running"):
+            run_read_only(reader, "RETURN 1 AS one")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_read_only(reader, "RETURN 1 AS one").rows == [{"one": 1}]
+
+
+def test_a_query_whose_process_died_is_stopped_by_the_next(small_graph, reader):
+    """A console query left running with its deadline passed (its process was killed) is reaped."""
+    orphan = f"/*akg-console:deadbeef00000000:{int(time.time() * 1000) - 1}*/ {HEAVY}"
+
+    def run_orphan():
         try:
-            assert run_read_only(small_graph, "RETURN 1 AS one").rows == [{"one": 1}]
-            break
-        except QueryRefused:
-            assert time.monotonic() < deadline, "the abandoned queries never ended"
-            time.sleep(0.2)
+            with reader.session() as s:
+                s.run(orphan).consume()
+        except Exception:  # stopped: that is the point
+            pass
+
+    worker = threading.Thread(target=run_orphan, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not _console_queries(small_graph):
+        assert time.monotonic() < deadline, "the orphan never started"
+        time.sleep(0.1)
+    assert run_read_only(reader, "RETURN 1 AS one").rows == [{"one": 1}]
+    worker.join(10)
+    assert not worker.is_alive() and _console_queries(small_graph) == []
 
 
 def test_bad_cypher_is_a_clear_error(small_graph, run_cli):

@@ -60,9 +60,20 @@ def graph(key: ConnKey) -> Graph:
     return _graph(key)
 
 
+@st.cache_resource(show_spinner="Connecting to the graph…")
+def _reader(key: ConnKey) -> Graph:
+    """The console's connection: the server itself refuses its writes (akg.connect.connect_read_only)."""
+    from akg.connect import connect_read_only
+
+    g = connect_read_only(Settings.from_env())
+    _opened[("reader", *key)] = g
+    return g
+
+
 def forget_graph() -> None:
     """Drop the cached connections (a server went away): the next run reconnects."""
     _graph.clear()
+    _reader.clear()
     while _opened:
         _, g = _opened.popitem()
         try:
@@ -135,7 +146,7 @@ def run_query(key: ConnKey, text: str, params_json: str, timeout: float, limit: 
     """The read-only gate of `akg query`; the result and when it ran (results are reused for TTL s)."""
     from akg.readonly import run_read_only
 
-    result = run_read_only(_graph(key), text, json.loads(params_json), timeout=timeout, limit=limit)
+    result = run_read_only(_reader(key), text, json.loads(params_json), timeout=timeout, limit=limit)
     return {"result": result, "ran_at": time.time()}
 
 
@@ -143,12 +154,12 @@ def saved_queries() -> list:
     """The named queries of cypher/ that the read-only gate lets through (the read ones), by name."""
     from akg import queries
     from akg.errors import QueryRefused
-    from akg.readonly import lexical_check
+    from akg.gate import checked_text
 
     found = []
     for q in sorted(queries.catalogue().values(), key=lambda q: q.name):
         try:
-            lexical_check(q.text)
+            checked_text(q.text)
         except QueryRefused:
             continue
         found.append(q)

@@ -118,21 +118,25 @@ def lock(run: Run, now: str) -> dict:
 
 
 def record(run: Run, state: dict, *, change: dict | None, change_id: str, items: list[Item], now: str,
-           checkpoint: str | None) -> dict:
+           checkpoint: str | None, touched: int | None = None) -> dict:
     """Record a change inside the transaction that made it (after `lock`); return the new state.
 
     `change` is the Change node's properties (None: add items to a Change recorded earlier, as
-    ingest's later batches do). `checkpoint`, when given, is the cause written on a Version node
-    if the version moved.
+    ingest's later batches do). `touched` is how many triples this transaction wrote (default: its
+    items); the Change counts them as they are written, so a run killed half way says what it did.
+    `checkpoint`, when given, is the cause written on a Version node if the version moved.
     """
     seq = state["seq"] + 1
     added = [i.triple for i in items if is_accepted(i.after) and not is_accepted(i.before)]
     removed = [i.triple for i in items if is_accepted(i.before) and not is_accepted(i.after)]
     version = shift_version(state["version"], added=added, removed=removed)
     accepted = state["accepted"] + len(added) - len(removed)
+    count = len(items) if touched is None else touched
     if change is not None:
         run(queries.get("changelog_changes"), {"changes": [{**change, "id": change_id, "seq": seq, "at": now,
-                                                            "triples": len(items)}]})
+                                                            "triples": count}]})
+    elif count:
+        run(queries.get("change_add_triples"), {"id": change_id, "n": count})
     if items:
         run(queries.get("changelog_items"), {"items": [i.record(change_id, seq) for i in items]})
     if checkpoint and version != state["version"]:
@@ -143,6 +147,20 @@ def record(run: Run, state: dict, *, change: dict | None, change_id: str, items:
     if not moved:  # cannot happen under the lock; a guard against a writer that skipped it
         raise ConflictError("another change was recorded at the same time; nothing was written, try again")
     return {"seq": seq, "version": version, "accepted": accepted}
+
+
+def checkpoint_interrupted(graph: Graph) -> str | None:
+    """After an ingest that was killed half way (its change has no summary): a checkpoint naming the
+    state it left, so `akg diff` can start from it. Returns that change's id, or None.
+
+    Ingest calls this while it holds the ingest lock, so no other ingest of this machine is running
+    (an ingest writes its checkpoint only when it ends)."""
+    latest = graph.read(queries.get("change_last"))
+    if not latest or latest[0]["action"] != "ingest" or latest[0]["summary"] is not None:
+        return None
+    change_id = latest[0]["id"]
+    checkpoint(graph, change_id=change_id, cause=f"the state an interrupted ingest left ({change_id})")
+    return change_id
 
 
 def checkpoint(graph: Graph, *, change_id: str, cause: str) -> None:

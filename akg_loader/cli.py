@@ -18,10 +18,13 @@ from akg.errors import InputError
 @click.option("--strict", is_flag=True, help="Refuse a file with any bad row (or CRLF line ends) before writing anything.")
 @click.option("--rejects", type=click.Path(path_type=Path),
               help="Where to write the rejected rows (default: ./<first file>.rejects.tsv, only when there are any).")
-@click.option("--batch-size", default=5000, show_default=True, help="Triples per transaction.")
+@click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1, 100000),
+              help="Triples per transaction.")
+@click.option("--move-split", is_flag=True, help="Let a test file move triples that the graph holds as training "
+                                                  "triples to the test split (refused otherwise: models were trained on them).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def ingest(files: tuple[Path, ...], source: str | None, strict: bool, rejects: Path | None,
-           batch_size: int, as_json: bool) -> None:
+           batch_size: int, move_split: bool, as_json: bool) -> None:
     """Load AKG triple files into the graph, keeping each triple's provenance.
 
     Reads the AKG's 5-column TSV (label_name head relation tail response) and PyKEEN's headerless
@@ -34,8 +37,6 @@ def ingest(files: tuple[Path, ...], source: str | None, strict: bool, rejects: P
     from akg_loader.ingest import write_rejects
     from akg_loader.tsv import read_file
 
-    if batch_size < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--batch-size")
     parsed = [read_file(f, source, strict=strict) for f in files]
     for note in (n for p in parsed for n in p.notes):
         click.echo(f"warning: {note}", err=True)
@@ -48,7 +49,7 @@ def ingest(files: tuple[Path, ...], source: str | None, strict: bool, rejects: P
     total = sum(len(p.rows) for p in parsed)
     with connect() as graph, tqdm(total=total, unit="triple", disable=not progress_enabled(),
                                    desc="ingest", file=sys.stderr) as bar:
-        summary = run_ingest(graph, parsed, batch_size=batch_size, progress=bar.update)
+        summary = run_ingest(graph, parsed, batch_size=batch_size, progress=bar.update, move_split=move_split)
     summary.rejects_file = str(reject_path) if reject_path else None
     if as_json:
         echo_json(summary.as_dict())
@@ -59,6 +60,8 @@ def ingest(files: tuple[Path, ...], source: str | None, strict: bool, rejects: P
     click.echo(f"triples: {summary.triples_created} created, {summary.triples_updated} updated, "
                f"{summary.triples_unchanged} unchanged")
     click.echo(f"entities: {summary.entities_created} created, {summary.entities_existing} already present")
+    if summary.moved_to_test:
+        click.echo(f"moved to the test split (--move-split): {summary.moved_to_test} training triple(s)")
     if summary.rows_rejected:
         click.echo(f"rows rejected: {summary.rows_rejected} (written to {reject_path})")
     if not summary.changed:
@@ -84,6 +87,32 @@ def stats(as_json: bool) -> None:
     click.echo(f"relations ({len(s['by_relation'])}):")
     for rel, n in s["by_relation"].items():
         click.echo(f"  {n:7d}  {rel}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def check(as_json: bool) -> None:
+    """Report entity names in the graph that break the naming rules (exit status 1 if any).
+
+    The rules (every write path enforces them): not empty, at most 256 characters, no control or
+    invisible characters, no '|', normal form (lower case, trimmed, Unicode NFC).
+    """
+    from akg_loader.checks import bad_names
+
+    with connect() as graph:
+        found = bad_names(graph)
+    if as_json:
+        echo_json({"bad_names": found})
+    elif not found:
+        click.echo("every entity name keeps the rules")
+    else:
+        from akg.names import shown
+
+        for f in found:
+            click.echo(f"{shown(f['name'])}: {f['problem']} ({f['triples']} triple(s))")
+        click.echo(f"{len(found)} name(s) break the rules: reject or edit their triples with `akg curate`", err=True)
+    if found:
+        sys.exit(1)
 
 
 @click.command()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from akg import queries
 from akg.errors import InputError
 from akg.graph import Graph
-from akg_loader.tsv import normalise_name
+from akg.names import normalise_name
 
 
 def search_entities(graph: Graph, text: str, limit: int = 10) -> list[str]:

@@ -22,10 +22,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from akg import changelog, queries
-from akg.errors import GraphError
+from akg.errors import GraphError, InputError
 from akg.files import write_atomic
 from akg.graph import Graph
-from akg_loader.tsv import ParsedFile
+from akg.names import name_problem, shown
+from akg_loader.tsv import ParsedFile, Row
 
 STATUS_RANK = {"rejected": 0, "pending": 1, "accepted": 2}
 PROVENANCE_KEYS = ("relation", "sources", "source_files", "verdict", "status", "split")
@@ -82,6 +83,7 @@ class IngestSummary:
     rows_rejected: int = 0
     duplicates: int = 0
     rejects_file: str | None = None
+    moved_to_test: int = 0           # training triples a test file moved to the test split (--move-split)
     change_id: str | None = None     # the change-log entry of this run (None when nothing changed)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -166,11 +168,14 @@ def _ingest_batch(run, batch: Batch, now: str, log: ChangeLog) -> tuple[int, int
         run(queries.get("ingest_create_triples"), {"rows": creates}, relation)
     if updates:
         run(queries.get("ingest_update_triples"), {"rows": updates}, relation)
-    if items or updates:  # items: the triples whose accepted-ness changed, what versions and diffs replay
+    wrote = bool(creates or updates)
+    if wrote:
+        # The run's Change exists from its first writing batch and counts every triple written, so
+        # a run killed half way shows what it touched; the items are the triples whose
+        # accepted-ness changed, what versions and diffs replay.
         changelog.record(run, state, change=None if log.recorded else log.change, change_id=log.change_id,
-                         items=items, now=now, checkpoint=None)
-    return (len(creates), len(updates), len(batch.items) - len(creates) - len(updates), len(new_names),
-            bool(items or updates))
+                         items=items, now=now, checkpoint=None, touched=len(creates) + len(updates))
+    return (len(creates), len(updates), len(batch.items) - len(creates) - len(updates), len(new_names), wrote)
 
 
 def _write_with_retry(graph: Graph, batch: Batch, now: str, log: ChangeLog, attempts: int = 8):
@@ -189,9 +194,44 @@ def _write_with_retry(graph: Graph, batch: Batch, now: str, log: ChangeLog, atte
             time.sleep(0.05 * (attempt + 1))
 
 
+def check_names(files: Sequence[ParsedFile]) -> None:
+    """Every name keeps the rules of akg.names (read_file already rejected rows that break them; this
+    guards callers that build rows themselves): the first bad one is refused before anything is written."""
+    for parsed in files:
+        for row in parsed.rows:
+            for role, name in (("head", row.head), ("tail", row.tail)):
+                problem = name_problem(name)
+                if problem:
+                    raise InputError(f"{role} {shown(name)}: {problem}; nothing was written",
+                                     file=str(parsed.path), line=row.line)
+
+
+def split_moves(graph: Graph, files: Sequence[ParsedFile]) -> list[tuple[ParsedFile, Row]]:
+    """Rows of test files whose triple the graph holds in the training split: ingesting them would
+    move a triple that models were trained on into the test split."""
+    wanted: dict[str, dict[tuple[str, str], tuple[ParsedFile, Row]]] = defaultdict(dict)
+    for parsed in files:
+        if parsed.split == "test":
+            for row in parsed.rows:
+                wanted[row.relation].setdefault((row.head, row.tail), (parsed, row))
+    moves = []
+    for relation, rows in sorted(wanted.items()):
+        keys = [{"head": h, "tail": t} for h, t in rows]
+        for start in range(0, len(keys), 5000):
+            found = graph.read(queries.get("triple_properties"), {"keys": keys[start:start + 5000]}, relation=relation)
+            moves += [rows[(r["head"], r["tail"])] for r in found[0]["triples"] if r["props"].get("split") != "test"]
+    return sorted(moves, key=lambda m: (str(m[0].path), m[1].line))
+
+
 def ingest(graph: Graph, files: Sequence[ParsedFile], *, batch_size: int = 5000,
-           progress: Callable[[int], None] | None = None, by: str | None = None) -> IngestSummary:
-    """Write the parsed files into the graph. Rejected rows are the caller's to report."""
+           progress: Callable[[int], None] | None = None, by: str | None = None,
+           move_split: bool = False) -> IngestSummary:
+    """Write the parsed files into the graph. Rejected rows are the caller's to report.
+
+    A test file's triple that the graph holds as a training triple is refused (nothing is written)
+    unless `move_split`: models were trained on it, so moving it silently would leak test data.
+    """
+    check_names(files)
     started = time.perf_counter()
     summary = IngestSummary()
     for parsed in files:
@@ -212,7 +252,16 @@ def ingest(graph: Graph, files: Sequence[ParsedFile], *, batch_size: int = 5000,
     log = ChangeLog(changelog.new_change_id(), {"action": "ingest", "by": by or changelog.who(),
                                                 "note": f"ingest of {files_named}"})
     with graph.exclusive("ingest"):
+        moves = split_moves(graph, files)
+        if moves and not move_split:
+            parsed, row = moves[0]
+            more = f" and {len(moves) - 1} more" if len(moves) > 1 else ""
+            raise InputError(f"{row.head}|{row.relation}|{row.tail} is in the graph's training split; this test file "
+                             f"would move it{more} to the test split, where models trained on it would be scored on "
+                             "it. Nothing was written; pass --move-split to move them", file=str(parsed.path), line=row.line)
+        summary.moved_to_test = len(moves)
         changelog.ensure_state(graph)
+        changelog.checkpoint_interrupted(graph)
         _write_plan(graph, plan, now, summary, seen_entities, progress, log)
         summary.triples = sum(len(v) for v in by_relation.values())
         summary.entities_existing = len(seen_entities) - summary.entities_created
@@ -225,7 +274,7 @@ def ingest(graph: Graph, files: Sequence[ParsedFile], *, batch_size: int = 5000,
 
 @dataclass
 class ChangeLog:
-    """This run's Change node: created with the first batch that records items, counts at the end."""
+    """This run's Change node: created with its first writing batch; each batch adds its count."""
     change_id: str
     change: dict
     recorded: bool = False

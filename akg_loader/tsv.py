@@ -5,7 +5,8 @@ Two layouts are accepted:
 - PyKEEN's plain 3-column, headerless `head relation tail` TSV.
 
 Names are normalised as the upstream preprocessing does (underscores to spaces, lower case,
-trimmed; other characters, `café` included, are kept). A file-level problem (missing, a
+trimmed; other characters, `café` included, are kept; Unicode NFC) and checked against the rules
+of `akg.names` (length, control and invisible characters, `|`): a bad name rejects its row. A file-level problem (missing, a
 directory, empty, wrong header) raises `InputError`; a bad row is collected as `Rejected` so the
 caller can skip it or, with `strict`, refuse the whole file before anything is written.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from akg.errors import InputError
 from akg.files import read_input
+from akg.names import name_problem, normalise_name, shown
 from akg.relations import TYPE_OF, RELATIONS, normalise_relation, suggest
 
 AKG_HEADER = ("label_name", "head", "relation", "tail", "response")
@@ -25,10 +27,6 @@ TRIPLES_HEADER = ("head", "relation", "tail")
 KNOWN_SOURCES = ("pruned", "raw", "test")  # checked in this order against the file name
 _SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 VERDICTS = {"yes": "yes", "no": "no"}
-
-
-def normalise_name(text: str) -> str:
-    return text.replace("_", " ").lower().strip()
 
 
 @dataclass(frozen=True)
@@ -156,6 +154,10 @@ def read_file(path: str | Path, source: str | None = None, *, strict: bool = Fal
         empty = [c for c in columns if not (head if c == "head" else tail if c == "tail" else values[c].strip())]
         if empty:
             reject(lineno, f"empty {', '.join(repr(c) for c in empty)} field", raw)
+            continue
+        bad = [f"{c} {shown(values[c])}: {p}" for c, p in (("head", name_problem(head)), ("tail", name_problem(tail))) if p]
+        if bad:
+            reject(lineno, "; ".join(bad), raw)
             continue
         relation = normalise_relation(values["relation"])
         if relation not in TYPE_OF:

@@ -122,7 +122,7 @@ def reject(triples: tuple[str, ...], by: str, note: str | None, as_json: bool) -
 @json_option
 def edit(triple: str, new_tail: str, by: str, note: str | None, as_json: bool) -> None:
     """Correct a triple's tail: the old triple is rejected, HEAD|RELATION|NEW accepted (created if needed)."""
-    from akg_loader.tsv import normalise_name
+    from akg.names import normalise_name
 
     _decide("edit", _parsed((triple,)), by, note, as_json, new_tail=normalise_name(new_tail))
 

@@ -23,7 +23,7 @@ from akg import changelog, queries
 from akg.errors import ConflictError, InputError
 from akg.graph import Graph
 from akg.hashing import short
-from curation.triples import Run, Triple, existing_entities, read_properties, show
+from curation.triples import Run, Triple, check_names, existing_entities, read_properties, show
 
 
 def rev(props: dict | None) -> int | None:
@@ -79,6 +79,9 @@ def commit(graph: Graph, effects: list[Effect], change: dict, *,
     triples = [e.triple for e in effects]
     if len(set(triples)) != len(triples):
         raise InputError("a change names the same triple twice")
+    for e in effects:  # the last guard of every curation path (decisions, suggestions, future APIs)
+        if e.seen is None and e.after is not None:
+            check_names(e.triple)
     changelog.ensure_state(graph)
     change_id = changelog.new_change_id()
     cause = f"{change['action']} by {change['by']}"

@@ -17,7 +17,7 @@ from akg.changelog import now_iso
 from akg.errors import ConflictError, InputError
 from akg.graph import Graph
 from curation.commit import Committed, Effect, commit, rev
-from curation.triples import Triple, read_properties, show, unknown_triple
+from curation.triples import Triple, check_names, read_properties, show, unknown_triple
 
 ACTIONS = ("accept", "reject", "edit", "add")
 STATUS_OF = {"accept": "accepted", "reject": "rejected"}
@@ -75,6 +75,9 @@ def plan(run, decisions: list[Decision], by: str) -> tuple[list[Effect], list[Tr
 
     for d in decisions:
         props = current.get(d.triple)
+        if d.action in ("add", "edit"):  # these may create a triple, so names that keep the rules
+            check_names(d.triple if d.action == "add" else (d.triple[0], d.triple[1], d.new_tail or ""),
+                        file=d.file, line=d.line)
         if d.action == "add":
             if props is not None:
                 raise InputError(f"{show(d.triple)} is already in the graph (status {props.get('status')}): "

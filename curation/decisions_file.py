@@ -13,7 +13,7 @@ from pathlib import Path
 
 from akg.errors import InputError
 from akg.files import read_input
-from akg_loader.tsv import normalise_name
+from akg.names import normalise_name
 from curation.decide import ACTIONS, Decision
 from curation.triples import make_triple, show
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from akg import queries
 from akg.errors import InputError
 from akg.graph import Graph
-from akg_loader.tsv import normalise_name
+from akg.names import normalise_name
 from curation.commit import rev
 from curation.triples import resolve_relation
 

@@ -2,7 +2,8 @@
 
 Candidates are the (head, relation) pairs of the accepted training triples (what the model was
 trained to complete); a predicted tail is skipped when the graph has that triple with any status
-(a rejected triple is not suggested again) or when it is the head itself. The best `top` by model
+(a rejected triple is not suggested again), when it is the head itself, or when a name breaks the
+rules of akg.names (older graphs may hold such names; `akg check` lists them). The best `top` by model
 score across all pairs are created with status `pending`, split `train` (accepting one grows the
 training set, which makes models trained before stale), source `kge`, and the model's name and
 score, as one recorded change (so `akg curate revert` removes a batch of suggestions at once).
@@ -17,6 +18,7 @@ from akg import queries
 from akg.changelog import now_iso
 from akg.errors import InputError
 from akg.graph import Graph
+from akg.names import name_problem
 from curation.commit import Committed, Effect, commit
 
 PER_PAIR = 10   # tails considered per (head, relation) before the global cut
@@ -35,7 +37,7 @@ def candidates(graph: Graph, predictor, *, top: int, relations: set[str] | None 
         if row["status"] == "accepted" and row["split"] == "train":
             train_pairs.add((row["head"], row["relation"]))
     pairs = sorted((h, r) for h, r in train_pairs
-                   if h in predictor.entity_to_id and r in predictor.relation_to_id
+                   if h in predictor.entity_to_id and r in predictor.relation_to_id and name_problem(h) is None
                    and (relations is None or r in relations))
     if not pairs:
         raise InputError("no (head, relation) pair of the training triples is known to this model")
@@ -44,7 +46,8 @@ def candidates(graph: Graph, predictor, *, top: int, relations: set[str] | None 
         chunk = pairs[start:start + 4096]
         for (head, relation), preds in zip(chunk, predictor.predict_batch(chunk, k=PER_PAIR)):
             have = present.get((head, relation), set())
-            found.extend(((head, relation, p.tail), p.score) for p in preds if p.tail not in have and p.tail != head)
+            found.extend(((head, relation, p.tail), p.score) for p in preds
+                         if p.tail not in have and p.tail != head and name_problem(p.tail) is None)
         if progress:
             progress(len(chunk))
     found.sort(key=lambda c: (-c[1], c[0]))

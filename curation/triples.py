@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 
 from akg import queries
 from akg.errors import InputError
+from akg.names import name_problem, normalise_name, shown
 from akg.relations import resolve
-from akg_loader.tsv import normalise_name
 
 Triple = tuple[str, str, str]
 Run = Callable[..., list[dict]]
@@ -28,6 +28,14 @@ def make_triple(head: str, relation: str, tail: str, *, file: str | None = None,
     if not head.strip() or not tail.strip():
         raise InputError("a triple needs a head and a tail", file=file, line=line)
     return normalise_name(head), resolve_relation(relation, file=file, line=line), normalise_name(tail)
+
+
+def check_names(triple: Triple, *, file: str | None = None, line: int | None = None) -> None:
+    """A triple about to be created must have names that keep the rules of akg.names."""
+    for role, name in (("head", triple[0]), ("tail", triple[2])):
+        problem = name_problem(name)
+        if problem:
+            raise InputError(f"{role} {shown(name)}: {problem}", file=file, line=line)
 
 
 def resolve_relation(text: str, *, file: str | None = None, line: int | None = None) -> str:

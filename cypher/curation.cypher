@@ -97,6 +97,19 @@ RETURN v.seq AS seq, v.version AS version
 ORDER BY v.seq DESC
 LIMIT 1
 
+// name: change_add_triples
+// description: count more triples written by a change that spans several transactions (an ingest's batches)
+// example: {"id": "no such change", "n": 0}
+MATCH (c:Change {id: $id})
+SET c.triples = coalesce(c.triples, 0) + $n
+
+// name: change_last
+// description: the most recent change
+MATCH (c:Change)
+RETURN c.id AS id, c.seq AS seq, c.action AS action, c.summary AS summary
+ORDER BY c.seq DESC
+LIMIT 1
+
 // name: change_set_summary
 // description: write the final counts on a change (an ingest run's, once it has finished)
 // example: {"id": "no such change", "summary": "{}", "triples": 0}

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from akg.errors import InputError
 from akg.files import read_input
-from akg_loader.tsv import normalise_name
+from akg.names import normalise_name
 
 MAPPING_FILE = "salt_event_mapping.tsv"
 ROOTS_FILE = "salt_event_roots.json"

@@ -133,7 +133,7 @@ def kge_head(label, predictor=None) -> str | None:
     if label.entity:
         return label.entity
     if predictor is not None and getattr(predictor, "grounded", False):
-        from akg_loader.tsv import normalise_name
+        from akg.names import normalise_name
 
         return normalise_name(label.text) or None
     return None

@@ -19,7 +19,7 @@ import streamlit as st
 from akg.errors import AkgError, ConflictError
 from akg.hashing import short
 from akg.relations import RELATIONS
-from akg_loader.tsv import normalise_name
+from akg.names import normalise_name
 from curation.decide import Decision
 from curation.triples import parse_triple, show
 from ui import common, resources

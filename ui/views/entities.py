@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from akg_loader.tsv import normalise_name
+from akg.names import normalise_name
 from ui import common, graphview, resources
 
 QUERY = "entity_query"   # the search box

@@ -3,12 +3,14 @@
 Commands are thin: they parse options, call one library function and print. They are registered
 as entry points (`akg.commands` in pyproject.toml) and imported only when called, so this core
 package never imports the packages built on it and `akg --help` stays quick. Library errors
-(`AkgError`) become clean one-line messages with exit status 1, never tracebacks.
+(`AkgError`) become clean one-line messages with exit status 1, never tracebacks; so does anything
+unforeseen (with AKG_DEBUG=1 it shows its traceback).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from importlib.metadata import entry_points
 from typing import Any
@@ -37,7 +39,25 @@ class AkgGroup(click.Group):
         try:
             return super().invoke(ctx)
         except AkgError as e:
-            raise click.ClickException(str(e)) from e
+            raise click.ClickException(one_line(str(e))) from e
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise click.ClickException("interrupted") from None
+        except MemoryError:
+            raise click.ClickException("out of memory: the input or a setting is far larger than this machine "
+                                       "can hold") from None
+        except Exception as e:  # a bug or a case nobody foresaw: still one line, never a traceback
+            if os.environ.get("AKG_DEBUG"):
+                raise
+            where = f"akg {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "akg"
+            raise click.ClickException(one_line(f"unexpected {type(e).__name__} in `{where}`: {e} (AKG_DEBUG=1 shows "
+                                                "where; please report it)")) from None
+
+
+def one_line(message: str) -> str:
+    """Errors are one line: a multi-line message (a server's, a log's) is joined with '; '."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip()) or "failed"
 
 
 @click.group(cls=AkgGroup, context_settings={"help_option_names": ["-h", "--help"]})

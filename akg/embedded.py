@@ -257,7 +257,8 @@ class EmbeddedServer:
         last: Exception | None = None
         while time.monotonic() < deadline:
             if not self._alive(state.pid):
-                raise GraphUnavailable(f"the embedded graph server exited while starting; last lines of {self.log_file}:\n{self.log_tail()}")
+                raise GraphUnavailable(f"the embedded graph server exited while starting (last log line: "
+                                       f"{self.log_tail(1).strip() or 'none'}); see {self.log_file}")
             try:
                 with neo4j.GraphDatabase.driver(state.bolt_uri, auth=(user, password), connection_timeout=2) as d:
                     with d.session(database=self.database) as s:

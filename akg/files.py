@@ -8,6 +8,7 @@ an `InputError` naming the file, instead of a traceback.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -44,13 +45,23 @@ def commit(staged: list[tuple[Path, Path]]) -> None:
 
 def read_input(path: Path, kind: str) -> bytes:
     """A file the user named, as bytes without a UTF-8 byte-order mark (spreadsheet tools write one);
-    a missing file or a directory is an InputError naming it and saying what was expected (`kind`)."""
+    a missing file, a directory, a device or pipe, or one that cannot be read is an InputError naming
+    it and saying what was expected (`kind`)."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"no such file ({kind})", file=str(path))
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(f"no such file ({kind})", file=str(path)) from None
+    except OSError as e:
+        raise InputError(f"cannot be read ({e.strerror or e})", file=str(path)) from None
+    if stat.S_ISDIR(mode):
         raise InputError(f"is a directory, not {kind}", file=str(path))
-    data = path.read_bytes()
+    if not stat.S_ISREG(mode):  # /dev/zero or a FIFO would be read forever
+        raise InputError(f"is not a regular file ({kind} was expected)", file=str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as e:  # /proc/self/mem: a regular file that refuses to be read
+        raise InputError(f"cannot be read ({e.strerror or e})", file=str(path)) from None
     return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
 
 

@@ -108,6 +108,14 @@ def test_auth_comes_from_akg_password(rendered):
 
 
 @needs_compose
+def test_cypher_cannot_read_the_servers_files(rendered):
+    environment = rendered["services"]["neo4j"]["environment"]
+    if isinstance(environment, list):
+        environment = dict(item.split("=", 1) for item in environment)
+    assert environment["NEO4J_dbms_security_allow__csv__import__from__file__urls"] == "false"
+
+
+@needs_compose
 @pytest.mark.parametrize("password", [None, ""], ids=["unset", "empty"])
 def test_refuses_without_password(tmp_path, password):
     result = compose_config(tmp_path, password)

@@ -148,3 +148,39 @@ def test_server_stopped_mid_ingest_then_rerun_completes(own_home, akg_dir):
     summary = json.loads(res.stdout)
     assert summary["triples_created"] + summary["triples_unchanged"] == 49215
     assert json.loads(akg("stats", "--json").stdout)["triples"] == 49215
+
+
+def test_a_killed_server_gives_one_short_line_quickly(own_home, akg_dir):
+    """kill -9 of the embedded server under a running ingest: the ingest ends within seconds with one
+    line naming the server and what to do, not half a minute of driver retries."""
+    server = embedded_server(Settings.from_env())
+    state = server.start()
+    with connect() as g:
+        proc = subprocess.Popen([sys.executable, "-c", "from akg.cli import main; main()", "ingest",
+                                 str(akg_dir / "AKG_raw.tsv"), "--batch-size", "300"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while g.read("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"] < 3000:
+            assert proc.poll() is None and time.monotonic() < deadline, "the ingest ended before the server was killed"
+            time.sleep(0.05)
+    os.kill(state.pid, 9)
+    killed = time.monotonic()
+    out, err = proc.communicate(timeout=120)
+    assert time.monotonic() - killed < 10
+    assert proc.returncode == 1
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:"), err
+    assert "not reachable" in lines[0] and "akg db start" in lines[0] and str(own_home) in lines[0]
+
+
+def test_an_external_server_that_is_gone_is_named(monkeypatch, tmp_path):
+    port = __import__("socket").socket()
+    port.bind(("127.0.0.1", 0))
+    free = port.getsockname()[1]
+    port.close()
+    monkeypatch.setenv("AKG_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AKG_URI", f"bolt://127.0.0.1:{free}")
+    monkeypatch.setenv("AKG_PASSWORD", "irrelevant")
+    res = akg("stats")
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1
+    assert f"AKG_URI=bolt://127.0.0.1:{free}" in res.output and "running and reachable" in res.output

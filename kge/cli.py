@@ -115,10 +115,7 @@ def train(preset: str | None, model_name: str | None, name: str | None, grounded
             # the lean loop is RotatE's; other models use PyKEEN's own sLCWA loop and loss
             config = dataclasses.replace(config, training_loop="slcwa", negatives=min(config.negatives, 16),
                                          loss=None, loss_kwargs={}, preset=f"{config.preset}-slcwa")
-    for key in ("epochs", "batch_size", "negatives", "embedding_dim"):
-        if overrides.get(key) is not None and overrides[key] < 1:
-            raise InputError(f"--{key.replace('_', '-')} must be at least 1")
-    config = config.with_overrides(**overrides)
+    config = config.with_overrides(**overrides)  # checks every value (kge.presets.TrainConfig.validate)
     settings = Settings.from_env()
     from kge.store import models_root
 
@@ -170,6 +167,8 @@ def evaluate(model: str | None, others: tuple[str, ...], device: str, as_json: b
     settings = Settings.from_env()
     root = store.models_root(settings.home)
     models = [store.resolve(model, root)] + [store.resolve(o, root) for o in others]  # every name checked first
+    for note in models[0].notes:
+        _warn(note)
     results = []
     with connect(settings) as graph:
         data = from_graph(graph, need_test=True)
@@ -229,7 +228,7 @@ def predict(head: str | None, relation: str | None, k: int, model: str | None, b
     akg predict --batch pairs.tsv --json
     """
     from kge import store
-    from kge.predict import Predictor
+    from kge.predict import Predictor, batch_pairs
     from kge.workflows import all_known, current_train_hash, known_tails, staleness
 
     if batch_file is None and (head is None or relation is None):
@@ -238,7 +237,16 @@ def predict(head: str | None, relation: str | None, k: int, model: str | None, b
 
     settings = Settings.from_env()
     stored = store.resolve(model, store.models_root(settings.home))
+    for note in stored.notes:
+        _warn(note)
     predictor = Predictor(stored, feature_cache=default_cache_dir(settings.home))
+    problems, lines = [], [None]
+    if batch_file is not None:  # every line checked before the graph is asked anything
+        source = "standard input" if str(batch_file) == "-" else str(batch_file)
+        resolved, problems = batch_pairs(predictor, _read_batch(batch_file), source)
+        lines, pairs = [n for n, _, _ in resolved], [(h, r) for _, h, r in resolved]
+        for n, problem in problems:
+            _warn(f"{source}, line {n}: {problem}")
     with connect(settings) as graph:
         _warn(staleness(stored, current_train_hash(graph)))
         if batch_file is None:
@@ -246,16 +254,19 @@ def predict(head: str | None, relation: str | None, k: int, model: str | None, b
             results = [predictor.predict(*pair, k=k, known=known_tails(graph, *pair))]
             pairs = [pair]
         else:
-            pairs = _read_pairs(batch_file)
-            pairs = [predictor.resolve_pair(h, r) for h, r in pairs]
             results = predictor.predict_batch(pairs, k, all_known(graph))
         by_name = sorted({h for h, _ in pairs if predictor.grounded_by_name(h)})
         in_graph = _existing(graph, by_name)
     if as_json:
-        out = [{"head": h, "relation": r, "model": stored.name, "tails": [p.as_dict() for p in preds],
+        out = [{**({"line": n} if n is not None else {}), "head": h, "relation": r, "model": stored.name,
+                "tails": [p.as_dict() for p in preds],
                 **({"grounded_by_name": True, "head_in_graph": h in in_graph} if h in by_name else {})}
-               for (h, r), preds in zip(pairs, results)]
-        echo_json(out[0] if batch_file is None else out)
+               for n, (h, r), preds in zip(lines, pairs, results)]
+        if batch_file is None:
+            echo_json(out[0])
+        else:
+            echo_json({"model": stored.name, "results": out,
+                       "errors": [{"line": n, "problem": p} for n, p in problems]})
         return
     for (h, r), preds in zip(pairs, results):
         click.echo(f"{h} —{r}→ (model {stored.name})")
@@ -284,26 +295,13 @@ def _existing(graph, names: list[str]) -> set[str]:
     return set(rows[0]["names"]) if rows else set()
 
 
-def _read_pairs(path: Path) -> list[tuple[str, str]]:
-    text = sys.stdin.read() if str(path) == "-" else _read_text(path)
-    pairs = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.rstrip("\r").split("\t")
-        if len(parts) != 2 or not all(p.strip() for p in parts):
-            raise InputError("expected head<TAB>relation", file=str(path), line=lineno)
-        pairs.append((parts[0], parts[1]))
-    if not pairs:
-        raise InputError("no head/relation pairs", file=str(path))
-    return pairs
+def _read_batch(path: Path) -> str:
+    from akg.files import read_input
 
-
-def _read_text(path: Path) -> str:
+    if str(path) == "-":
+        return sys.stdin.read()
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("no such file", file=str(path)) from None
+        return read_input(path, "a file of head<TAB>relation lines").decode("utf-8")
     except UnicodeDecodeError as e:
         raise InputError(f"not valid UTF-8 ({e.reason})", file=str(path)) from None
 
@@ -316,7 +314,8 @@ def models(as_json: bool) -> None:
     from kge.workflows import staleness
 
     settings = Settings.from_env()
-    found = store.list_models(store.models_root(settings.home))
+    scanned = store.scan(store.models_root(settings.home))  # each checked: config, id maps, weights' header
+    found = [m for m in scanned if isinstance(m, store.StoredModel)]
     stale = {}
     if found:
         from kge.workflows import current_train_hash
@@ -324,25 +323,35 @@ def models(as_json: bool) -> None:
         with connect(settings) as graph:
             current = current_train_hash(graph)  # one read for all the models
         stale = {m.name: staleness(m, current) is not None for m in found}
-    rows = [{"name": m.name, "model": m.config["training"]["model"], "preset": m.config["training"].get("preset"),
-             "grounding": _grounding_summary(m.config["training"].get("grounding")),
-             "created_at": m.config.get("created_at"), "train_seconds": m.config.get("train_seconds"),
-             "mrr_known": (m.metrics or {}).get("known", {}).get("mrr"), "mrr_all": (m.metrics or {}).get("all", {}).get("mrr"),
-             "mrr_new": (m.metrics or {}).get("new", {}).get("mrr"),
-             "train_sha256": m.trained_on.get("train_sha256"), "graph_version": m.trained_on.get("graph_version"),
-             "stale": stale.get(m.name), "path": str(m.path)}
-            for m in found]
+    rows = []
+    for m in scanned:
+        if isinstance(m, store.BrokenModel):
+            rows.append({"name": m.name, "broken": True, "problem": m.problem, "created_at": m.created_at,
+                         "path": str(m.path)})
+            continue
+        t, mrr = m.train_config, {part: (m.metrics or {}).get(part, {}).get("mrr") for part in ("known", "all", "new")}
+        rows.append({"name": m.name, "broken": False, "problem": None, "model": t.model, "preset": t.preset,
+                     "grounding": _grounding_summary(t.grounding), "created_at": m.created_at or None,
+                     "train_seconds": m.config.get("train_seconds"), "mrr_known": mrr["known"],
+                     "mrr_all": mrr["all"], "mrr_new": mrr["new"],
+                     "train_sha256": m.trained_on.get("train_sha256"), "graph_version": m.trained_on.get("graph_version"),
+                     "stale": stale.get(m.name), "path": str(m.path)})
     if as_json:
         echo_json(rows)
         return
     if not rows:
         click.echo(f"no models under {store.models_root(settings.home)}: run `akg train`")
-    width = max((len(r["model"]) + (len(r["grounding"]) + 1 if r["grounding"] else 0) for r in rows), default=9)
+    width = max((len(r["model"]) + (len(r["grounding"]) + 1 if r["grounding"] else 0) for r in rows if not r["broken"]),
+                default=9)
     for r in rows:
-        mrr = f"MRR known {r['mrr_known']:.4f} / all {r['mrr_all']:.4f}" if r["mrr_known"] is not None else "not evaluated"
-        flag = "  STALE: the graph changed since" if r["stale"] else ""
+        if r["broken"]:
+            click.echo(f"{r['name']:40s} BROKEN: {r['problem']}")
+            continue
+        parts = [f"{part} {r[f'mrr_{part}']:.4f}" for part in ("known", "all") if r[f"mrr_{part}"] is not None]
         if r["mrr_new"] is not None and r["grounding"]:
-            mrr += f" / new {r['mrr_new']:.4f}"
+            parts.append(f"new {r['mrr_new']:.4f}")
+        mrr = f"MRR {' / '.join(parts)}" if parts else "not evaluated"
+        flag = "  STALE: the graph changed since" if r["stale"] else ""
         kind = r["model"] + (f"+{r['grounding']}" if r["grounding"] else "")
         click.echo(f"{r['name']:40s} {kind:{width}s} {mrr}  trained in {r['train_seconds'] or 0:.1f} s  "
                    f"on graph version {str(r['graph_version'] or '(not recorded)')[:12]}{flag}")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from pykeen.triples import TriplesFactory
+from pykeen.triples.triples_factory import create_relation_mapping
 
 from akg.errors import AkgError
 
@@ -43,7 +43,22 @@ def from_graph(graph, *, need_test: bool = True) -> Dataset:
 
 
 def training_factory(triples: list[Triple], *, inverse: bool = False) -> TriplesFactory:
-    return TriplesFactory.from_labeled_triples(np.asarray(triples, dtype=str), create_inverse_triples=inverse)
+    """PyKEEN's factory from id-mapped triples, with the id maps `from_labeled_triples` would make.
+
+    `from_labeled_triples` takes a numpy string array, whose every cell is as wide as the longest
+    name: one 100,000-character entity name would make 20,000 triples cost 24 GB. Here memory grows
+    with the number of triples, not with name lengths. Everything is built as PyKEEN builds it
+    (entities: sorted unique heads and tails; relations: its own `create_relation_mapping`;
+    triples: distinct id rows, sorted), so models and seeds give the same results as before.
+    (PyKEEN would also drop relations ending in "_inverse"; the AKG's allowlist has none.)
+    """
+    entity_to_id = {name: i for i, name in enumerate(sorted({h for h, _, _ in triples} | {t for _, _, t in triples}))}
+    relation_to_id = create_relation_mapping({r for _, r, _ in triples})
+    mapped = torch.tensor([(entity_to_id[h], relation_to_id[r], entity_to_id[t]) for h, r, t in triples],
+                          dtype=torch.long).reshape(-1, 3)
+    mapped = torch.unique(mapped, dim=0)  # as PyKEEN's mapping does: distinct rows, sorted by (head, relation, tail)
+    return TriplesFactory(mapped_triples=mapped, entity_to_id=entity_to_id, relation_to_id=relation_to_id,
+                          create_inverse_triples=inverse)
 
 
 @dataclass

@@ -75,10 +75,16 @@ class Grounding:
             raise InputError(f"unknown fusion {self.fusion!r}: use {', '.join(FUSIONS)}")
         if self.projection not in PROJECTIONS:
             raise InputError(f"unknown projection {self.projection!r}: use {', '.join(PROJECTIONS)}")
-        if not 0.0 <= self.modality_dropout < 1.0:
-            raise InputError("--modality-dropout must be in [0, 1)")
-        if self.hidden < 1:
-            raise InputError("--hidden must be at least 1")
+        from kge.presets import check_type, check_whole
+
+        dropout = self.modality_dropout
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise InputError(f"modality dropout must be a number in [0, 1), got {dropout!r}")
+        check_whole(self.hidden, "hidden size of the projection", 1, 65_536)
+        if self.feature_dim is not None:
+            check_whole(self.feature_dim, "feature dimension", 1, 65_536)
+        check_type(self.encoder_id, "encoder id", (str, type(None)), "a text or null")
+        check_type(self.clap, "CLAP settings", (dict, type(None)), "an object or null")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -19,9 +19,13 @@ import torch
 
 from akg.errors import InputError
 from akg.relations import normalise_relation, resolve
-from akg_loader.tsv import normalise_name
+from akg.names import normalise_name
 from kge.scoring import score_all
 from kge.store import StoredModel
+
+
+Line = tuple[int, str, str]   # a batch file's (line number, head, relation)
+Problem = tuple[int, str]     # (line number, what is wrong with it)
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,18 @@ class Predictor:
         plain, _ = self._relation(relation)
         return name, plain
 
+    def resolve_lines(self, lines: Iterable[Line]) -> tuple[list[Line], list[Problem]]:
+        """(line, head, relation) triples resolved as `resolve_pair` does: the ones it takes, normalised,
+        and (line, problem) for each it refuses (an unknown entity or relation), so one bad line of a
+        batch costs that line only."""
+        good, bad = [], []
+        for line, head, relation in lines:
+            try:
+                good.append((line, *self.resolve_pair(head, relation)))
+            except InputError as e:
+                bad.append((line, e.problem))
+        return good, bad
+
     def predict_batch(self, pairs: Iterable[tuple[str, str]], k: int = 10,
                       known: Mapping[tuple[str, str], Iterable[str]] | None = None) -> list[list[Prediction]]:
         if k < 1:
@@ -129,3 +145,35 @@ class Predictor:
     def predict(self, head: str, relation: str, k: int = 10, known: Iterable[str] = ()) -> list[Prediction]:
         pair = self.resolve_pair(head, relation)
         return self.predict_batch([pair], k, {pair: list(known)})[0]
+
+
+def read_pairs(text: str) -> tuple[list[Line], list[Problem]]:
+    """The head<TAB>relation lines of a batch file: (line, head, relation) for each well-formed one,
+    (line, problem) for each other; blank lines and # comments are skipped."""
+    pairs, bad = [], []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.rstrip("\r").split("\t")
+        if len(parts) != 2:
+            bad.append((lineno, f"expected head<TAB>relation, got {len(parts)} tab-separated field(s)"))
+        elif not all(p.strip() for p in parts):
+            bad.append((lineno, "expected head<TAB>relation, got an empty one"))
+        else:
+            pairs.append((lineno, parts[0], parts[1]))
+    return pairs, bad
+
+
+def batch_pairs(predictor: Predictor, text: str, source: str) -> tuple[list[Line], list[Problem]]:
+    """The lines of a batch file that can be answered, resolved, and the problems of the others, by
+    line; an InputError naming `source` when no line can be answered."""
+    pairs, bad = read_pairs(text)
+    good, unknown = predictor.resolve_lines(pairs)
+    problems = sorted(bad + unknown)
+    if not good:
+        if not problems:
+            raise InputError("no head/relation pairs", file=source)
+        shown = "; ".join(f"line {n}: {p}" for n, p in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise InputError(f"none of its {len(problems)} line(s) could be answered: {shown}{more}", file=source)
+    return good, problems

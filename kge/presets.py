@@ -3,9 +3,39 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 
 from akg.errors import InputError
+
+# Upper bounds far beyond any useful setting (KGE dimensions in use are 50-1000, the AKG has 11k
+# entities), low enough that a typo cannot ask for terabytes or run for a year.
+MAX_EMBEDDING_DIM = 16_384
+MAX_BATCH_SIZE = 10_000_000
+MAX_EPOCHS = 1_000_000
+MAX_NEGATIVES = 100_000
+LOOPS = ("lean", "slcwa", "lcwa")
+
+
+def check_whole(value, setting: str, low: int, high: int) -> None:
+    """An integer setting in [low, high] (JSON's true/false are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InputError(f"{setting} must be a whole number from {low:,} to {high:,}, got {value!r}")
+
+
+def check_number(value, setting: str, *, low: float, high: float = math.inf, high_open: bool = False) -> None:
+    """A finite number setting in (low, high] or (low, high)."""
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+          and low < value and (value < high if high_open else value <= high))
+    if not ok:
+        bound = "" if high == math.inf else f" and {'<' if high_open else '<='} {high:g}"
+        raise InputError(f"{setting} must be a finite number > {low:g}{bound}, got {value!r}")
+
+
+def check_type(value, setting: str, kinds: tuple, what: str) -> None:
+    if not isinstance(value, kinds):
+        raise InputError(f"{setting} must be {what}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -25,16 +55,44 @@ class TrainConfig:
     preset: str = "custom"
     grounding: dict | None = None         # a grounded model (kge/grounded.py: Grounding.as_dict()); None: plain
 
+    def __post_init__(self):
+        # Every config is checked when made: by a preset, `akg train`'s options (with_overrides) or a
+        # stored model's config.json, so a bad value is refused before anything is built or allocated.
+        self.validate()
+
+    def validate(self) -> TrainConfig:
+        """Each setting by name, with the value given; an InputError for the first that is wrong."""
+        check_type(self.model, "model", (str,), "a PyKEEN model name")
+        check_whole(self.embedding_dim, "embedding dimension", 1, MAX_EMBEDDING_DIM)
+        check_number(self.learning_rate, "learning rate", low=0)
+        check_whole(self.batch_size, "batch size", 1, MAX_BATCH_SIZE)
+        check_whole(self.epochs, "number of epochs", 1, MAX_EPOCHS)
+        if self.training_loop not in LOOPS:
+            raise InputError(f"training loop must be one of {', '.join(LOOPS)}, got {self.training_loop!r}")
+        check_whole(self.negatives, "negatives per positive", 1, MAX_NEGATIVES)
+        check_type(self.loss, "loss", (str, type(None)), "a PyKEEN loss name or null")
+        check_type(self.loss_kwargs, "loss settings", (dict,), "an object")
+        check_type(self.inverse_triples, "inverse triples", (bool,), "true or false")
+        check_whole(self.seed, "seed", 0, 2**32 - 1)  # numpy's range: PyKEEN seeds numpy with it
+        if not isinstance(self.device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
+            raise InputError(f"device must be cpu or cuda, got {self.device!r}")
+        check_type(self.preset, "preset", (str,), "a name")
+        check_type(self.grounding, "grounding", (dict, type(None)), "an object or null")
+        if self.grounding is not None:
+            from kge.grounded import Grounding
+
+            Grounding.from_dict(self.grounding)  # checks each of its settings
+        return self
+
     def with_overrides(self, **overrides) -> TrainConfig:
         given = {k: v for k, v in overrides.items() if v is not None}
         unknown = set(given) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise InputError(f"unknown training settings: {', '.join(sorted(unknown))}")
-        return dataclasses.replace(self, **given)
+        return dataclasses.replace(self, **given)  # validated by __post_init__
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
-
 
 PRESETS: dict[str, TrainConfig] = {
     # The default: the same PyKEEN RotatE (dim 256), trained by the lean loop (kge/lean.py) with

@@ -10,8 +10,11 @@
         loss.csv, loss.png   the loss curve
 
 A directory is written under a temporary name and renamed when complete, so a crash never
-leaves a half-written model behind. Loading checks the format and the tensors' names and shapes
-against the architecture the config describes, and says plainly what is wrong.
+leaves a half-written model behind. Loading checks the format, the training settings, the id maps
+and the tensors' names and shapes (from the weights' header) against the architecture the config
+describes, built on the meta device, before anything is allocated, and says plainly which file is
+wrong and how. `scan` does the same for every model folder, so `akg models` lists a damaged model
+as broken and the default model (`latest`) skips it.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ import json
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from akg.errors import InputError
@@ -42,42 +45,58 @@ class StoredModel:
     entity_to_id: dict[str, int]
     relation_to_id: dict[str, int]
     metrics: dict | None
+    notes: list[str] = field(default_factory=list)   # for the user: e.g. newer models skipped as broken
 
     @property
     def name(self) -> str:
         return self.path.name
 
     @property
+    def created_at(self) -> str:
+        return self.config.get("created_at") or ""
+
+    @property
     def train_config(self) -> TrainConfig:
-        return TrainConfig(**self.config["training"])
+        return TrainConfig(**self.config["training"])  # checked by load()
 
     @property
     def trained_on(self) -> dict:
         return self.config.get("trained_on", {})
 
-    def load_model(self, device: str = "cpu"):
-        """The PyKEEN model with its weights, built from the config (never unpickled)."""
+    def kg_info(self):
         from pykeen.triples import KGInfo
 
+        return KGInfo(num_entities=len(self.entity_to_id), num_relations=len(self.relation_to_id),
+                      create_inverse_triples=self.train_config.inverse_triples)
+
+    def load_model(self, device: str = "cpu"):
+        """The PyKEEN model with its weights, built from the config (never unpickled). `load` has
+        checked the weights' header against the config; the tensors are checked again here, as the
+        file may have changed since."""
         from kge.train import build_model
 
-        info = KGInfo(num_entities=len(self.entity_to_id), num_relations=len(self.relation_to_id),
-                      create_inverse_triples=self.train_config.inverse_triples)
-        model = build_model(self.train_config, info, seed=self.train_config.seed)
+        weights = self.path / "weights.safetensors"
+        model = build_model(self.train_config, self.kg_info(), seed=self.train_config.seed)
         try:
-            state = load_file(self.path / "weights.safetensors", device="cpu")
+            state = load_file(weights, device="cpu")
         except (SafetensorError, OSError, ValueError) as e:
-            raise InputError(f"not a readable safetensors file ({e})", file=str(self.path / "weights.safetensors")) from None
-        expected = model.state_dict()
-        problems = sorted(set(expected) ^ set(state)) or [
-            k for k in expected if tuple(expected[k].shape) != tuple(state[k].shape)]
-        if problems:
-            raise InputError(f"the weights do not fit a {self.config['training']['model']} with "
-                             f"{len(self.entity_to_id)} entities and {len(self.relation_to_id)} relations "
-                             f"(mismatched tensors: {', '.join(problems[:5])})", file=str(self.path / "weights.safetensors"))
+            raise InputError(f"not a readable safetensors file ({e})", file=str(weights)) from None
+        _check_shapes({k: tuple(v.shape) for k, v in state.items()}, model, self)
         model.load_state_dict(state)
         model.eval()
         return model.to(device)
+
+
+@dataclass
+class BrokenModel:
+    """A model folder that cannot be used, and why (`akg models` lists it; the latest skips it)."""
+    path: Path
+    problem: str
+    created_at: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
 
 
 def save(model, config: TrainConfig, entity_to_id: dict, relation_to_id: dict, *, root: Path,
@@ -160,51 +179,188 @@ def _read_json(path: Path):
         raise InputError("missing: not a complete model directory", file=str(path)) from None
     except (ValueError, UnicodeDecodeError) as e:
         raise InputError(f"not valid JSON ({e})", file=str(path)) from None
+    except OSError as e:
+        raise InputError(f"cannot read ({e.strerror or e})", file=str(path)) from None
+
+
+def _kind(value) -> str:
+    return {dict: "an object", list: "a list", str: "a text", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+# config.json's fields that commands read, and what they must be
+_FIELDS = {"created_at": (str,), "trained_on": (dict,), "train_seconds": (int, float, type(None)),
+           "num_entities": (int,), "num_relations": (int,)}
+
+
+def _check_config(config, file: Path) -> TrainConfig:
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        found = config.get("format") if isinstance(config, dict) else _kind(config)
+        raise InputError(f"not an akg model (format {found!r}, expected {FORMAT!r})", file=str(file))
+    for key, kinds in _FIELDS.items():
+        if key in config and (isinstance(config[key], bool) or not isinstance(config[key], kinds)):
+            raise InputError(f"{key!r} has the wrong type: {config[key]!r}", file=str(file))
+    training = config.get("training")
+    if not isinstance(training, dict):
+        raise InputError(f"'training' must be an object of settings, not {_kind(training)}", file=str(file))
+    unknown = sorted(set(training) - {f.name for f in fields(TrainConfig)})
+    if unknown:
+        raise InputError(f"unknown training setting {', '.join(map(repr, unknown))} in 'training'", file=str(file))
+    try:
+        return TrainConfig(**training)
+    except InputError as e:
+        raise InputError(f"'training': {e}", file=str(file)) from None
+
+
+def _read_ids(path: Path, what: str, recorded) -> dict[str, int]:
+    """A name -> id map whose ids are 0..n-1, each once (what the weights' rows are indexed by)."""
+    ids = _read_json(path)
+    if not isinstance(ids, dict) or not ids or not all(type(v) is int for v in ids.values()):
+        raise InputError(f"not a map of {what} names to whole-number ids", file=str(path))
+    if sorted(ids.values()) != list(range(len(ids))):
+        raise InputError(f"the {what} ids are not 0 to {len(ids) - 1}, each once", file=str(path))
+    if recorded is not None and recorded != len(ids):
+        raise InputError(f"{len(ids)} names, but config.json records {recorded} {what} names", file=str(path))
+    return ids
+
+
+def _check_shapes(found: dict[str, tuple], model, stored: StoredModel) -> None:
+    """The tensors of a weights file (name -> shape) against the model the config describes."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    problems = ([f"{k} missing" for k in expected if k not in found]
+                + [f"unexpected {k}" for k in found if k not in expected]
+                + [f"{k} is {list(found[k])}, expected {list(v)}"
+                   for k, v in expected.items() if k in found and found[k] != v])
+    if problems:
+        t = stored.train_config
+        raise InputError(f"the weights do not fit the {t.model} of dimension {t.embedding_dim} (config.json) "
+                         f"with {len(stored.entity_to_id)} entities (entities.json) and {len(stored.relation_to_id)} "
+                         f"relations (relations.json): {'; '.join(problems[:3])}",
+                         file=str(stored.path / "weights.safetensors"))
+
+
+def _check_weights(stored: StoredModel) -> None:
+    """The weights' header (names and shapes; no tensor is read) against the config and id maps,
+    before any model is built for real: a damaged file or config never allocates anything."""
+    from kge.train import blueprint
+
+    file = stored.path / "weights.safetensors"
+    if not file.is_file():
+        raise InputError("missing: not a complete model directory", file=str(file))
+    if file.stat().st_size == 0:
+        raise InputError("empty file: not a safetensors file", file=str(file))
+    try:
+        with safe_open(file, framework="pt") as f:
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise InputError(f"not a readable safetensors file: truncated or damaged ({e})", file=str(file)) from None
+    try:
+        skeleton = blueprint(stored.train_config, stored.kg_info())
+    except InputError as e:
+        raise InputError(f"'training': {e}", file=str(stored.path / "config.json")) from None
+    except (TypeError, ValueError, KeyError, RuntimeError) as e:  # settings PyKEEN refuses
+        raise InputError(f"'training' describes no model PyKEEN can build ({type(e).__name__}: {e})",
+                         file=str(stored.path / "config.json")) from None
+    _check_shapes(found, skeleton, stored)
+
+
+def _read_metrics(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    metrics = _read_json(path)
+    # what `akg models` and `akg evaluate` read: known / new / all, each a set of numbers
+    parts = [metrics.get(p, {}) for p in ("known", "new", "all")] if isinstance(metrics, dict) else [None]
+    if not all(isinstance(p, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p.values())
+               for p in parts):
+        raise InputError("not the metrics of an evaluation (parts of numbers, as `akg evaluate --json` shows)",
+                         file=str(path))
+    return metrics
 
 
 def load(path: Path) -> StoredModel:
+    """A model directory, checked: config, id maps, metrics, and the weights' header against them
+    (cheap: no tensor is read). Anything wrong is an InputError naming the file and the problem."""
     path = Path(path)
     if not path.is_dir():
         raise InputError("no such model directory", file=str(path))
     config = _read_json(path / "config.json")
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        found = config.get("format") if isinstance(config, dict) else type(config).__name__
-        raise InputError(f"not an akg model (format {found!r}, expected {FORMAT!r})", file=str(path / "config.json"))
-    metrics = _read_json(path / "metrics.json") if (path / "metrics.json").exists() else None
-    return StoredModel(path, config, _read_json(path / "entities.json"), _read_json(path / "relations.json"), metrics)
+    _check_config(config, path / "config.json")
+    stored = StoredModel(path, config, _read_ids(path / "entities.json", "entity", config.get("num_entities")),
+                         _read_ids(path / "relations.json", "relation", config.get("num_relations")),
+                         _read_metrics(path / "metrics.json"))
+    _check_weights(stored)
+    return stored
 
 
 def models_root(home: Path) -> Path:
     return Path(home) / "models"
 
 
-def list_models(root: Path) -> list[StoredModel]:
+def _created_at(folder: Path) -> str:
+    """When a broken model was saved: its config's record if it can still say, else its folder's time."""
+    try:
+        recorded = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("created_at")
+        if isinstance(recorded, str):
+            return recorded
+    except (OSError, ValueError, AttributeError):
+        pass
+    return datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+
+
+def scan(root: Path) -> list[StoredModel | BrokenModel]:
+    """Every model folder under root, oldest first, checked as `load` checks it (headers only): a
+    StoredModel, or a BrokenModel saying which file is wrong and how. A folder with neither
+    config.json nor weights.safetensors is not a model and is left out."""
     root = Path(root)
     if not root.is_dir():
         return []
-    found = []
+    found: list[StoredModel | BrokenModel] = []
     for child in root.iterdir():
-        if child.is_dir() and not child.name.startswith("."):
-            try:
-                found.append(load(child))
-            except InputError:
-                continue  # a foreign folder: `akg models` lists models only
-    return sorted(found, key=lambda m: m.config.get("created_at", ""))
+        if not child.is_dir() or child.name.startswith(".") or not (
+                (child / "config.json").exists() or (child / "weights.safetensors").exists()):
+            continue
+        try:
+            found.append(load(child))
+        except InputError as e:
+            where = Path(e.file).name if e.file and Path(e.file).parent == child else None
+            found.append(BrokenModel(child, f"{where}: {e.problem}" if where else str(e), _created_at(child)))
+    return sorted(found, key=lambda m: m.created_at)
+
+
+def list_models(root: Path) -> list[StoredModel]:
+    """The usable models under root, oldest first."""
+    return [m for m in scan(root) if isinstance(m, StoredModel)]
+
+
+def latest(root: Path) -> StoredModel:
+    """The most recently trained usable model; newer broken ones are skipped, and its `notes` say so."""
+    skipped = []
+    for m in reversed(scan(root)):
+        if isinstance(m, StoredModel):
+            m.notes = [f"skipped model {b.name}, newer than {m.name} but broken ({b.problem})"
+                       for b in reversed(skipped)]
+            return m
+        skipped.append(m)
+    if skipped:
+        raise InputError(f"no usable model under {root}: {skipped[0].name} is broken ({skipped[0].problem}); "
+                         "run `akg train`")
+    raise InputError(f"no trained model under {root}: run `akg train` first")
+
+
+def _is_path(argument: str) -> bool:
+    return os.sep in argument or (os.altsep or os.sep) in argument or argument in (".", "..")
 
 
 def resolve(name_or_path: str | None, root: Path) -> StoredModel:
-    """A model by name (under root) or path; None: the most recently trained one."""
+    """A model argument: a path when it looks like one (it has a path separator, or is . or ..),
+    else the name of a stored model under root, so a folder of that name in the current directory
+    does not shadow it; None: the latest usable model (`latest`)."""
     if name_or_path is None:
-        models = list_models(root)
-        if not models:
-            raise InputError(f"no trained model under {root}: run `akg train` first")
-        return models[-1]
-    candidate = Path(name_or_path)
-    if candidate.is_dir():
-        return load(candidate)
-    if (Path(root) / name_or_path).is_dir():
+        return latest(root)
+    if _is_path(name_or_path):
+        return load(Path(name_or_path))
+    if _NAME.match(name_or_path) and (Path(root) / name_or_path).is_dir():
         return load(Path(root) / name_or_path)
     from akg.relations import suggest
 
-    names = [m.name for m in list_models(root)]
+    names = [m.name for m in scan(root)]
     raise InputError(f"no model named {name_or_path!r}{suggest(name_or_path, names)}; `akg models` lists them")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +41,10 @@ def build_model(config: TrainConfig, kg_info, *, seed: int | None = None, featur
     if config.embedding_dim:
         kwargs["embedding_dim"] = config.embedding_dim
     if config.loss:
-        kwargs["loss"] = loss_resolver.make(config.loss, config.loss_kwargs or None)
+        try:
+            kwargs["loss"] = loss_resolver.make(config.loss, config.loss_kwargs or None)
+        except (KeyError, ValueError, TypeError) as e:  # an unknown loss, or settings it does not take
+            raise InputError(f"loss {config.loss!r} with settings {config.loss_kwargs}: {e}") from None
     model = cls(**kwargs)
     if config.grounding:
         from kge.grounded import Grounding, ground
@@ -52,6 +56,31 @@ def build_model(config: TrainConfig, kg_info, *, seed: int | None = None, featur
             features = torch.zeros(kg_info.num_entities, grounding.feature_dim)
         ground(model, features, grounding)
     return model
+
+
+def blueprint(config: TrainConfig, kg_info, *, features: torch.Tensor | None = None):
+    """The model `config` describes, built on the meta device: every tensor's name, shape and dtype,
+    and no memory allocated, whatever the dimension. A stored model's weights are checked against
+    it before anything is loaded; training checks that it fits before building the real one."""
+    with torch.device("meta"):
+        return build_model(config, kg_info, seed=config.seed, features=features)
+
+
+def check_fits(config: TrainConfig, kg_info, *, features: torch.Tensor | None = None) -> None:
+    """Refuse a model whose parameters, with their gradients and Adam's two moments (four copies),
+    exceed the memory of the device it would train on, before any of it is allocated."""
+    needed = 4 * sum(p.numel() * p.element_size() for p in blueprint(config, kg_info, features=features).parameters())
+    if config.device.startswith("cuda"):
+        available = torch.cuda.get_device_properties(torch.device(config.device)).total_memory
+    else:
+        try:
+            available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):  # no sysconf (Windows): nothing to compare with
+            return
+    if needed > available:
+        raise InputError(f"a {config.model} of embedding dimension {config.embedding_dim} over {kg_info.num_entities:,} "
+                         f"entities needs about {needed / 2**30:.1f} GiB to train (parameters, gradients and optimizer "
+                         f"state), more than the {available / 2**30:.1f} GiB of {config.device}: lower the dimension")
 
 
 class _EpochHook(TrainingCallback):
@@ -75,13 +104,13 @@ def train(config: TrainConfig, factory: TriplesFactory, *, progress: bool = Fals
           features: torch.Tensor | None = None) -> TrainResult:
     """Train a model for `config` on `factory`'s triples; a grounded config needs `features`
     (one row per entity id of the factory, kge/features.py)."""
+    config.validate()
     if config.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available here (use --device cpu)")
-    if config.training_loop not in ("lean", "slcwa", "lcwa"):
-        raise InputError(f"training loop {config.training_loop!r}: use lean, slcwa or lcwa")
-    set_random_seed(config.seed)
     if config.grounding and features is None:
         raise InputError("a grounded model needs the features of its entities")
+    check_fits(config, factory, features=features)
+    set_random_seed(config.seed)
     model = build_model(config, factory, seed=config.seed, features=features).to(config.device)
     if config.training_loop == "lean":
         from kge.lean import train_lean

@@ -278,7 +278,7 @@ def test_cli_train_grounded_and_bad_input(sliced, run_cli):
     bad = run_cli("train", "--fusion", "concat")
     assert bad.exit_code == 1 and "only apply to a grounded model: add --grounded text" in bad.output
     bad = run_cli("train", "--grounded", "text", "--modality-dropout", "1.5")
-    assert bad.exit_code == 1 and "--modality-dropout must be in [0, 1)" in bad.output
+    assert bad.exit_code == 1 and "modality dropout must be a number in [0, 1), got 1.5" in bad.output
     with pytest.raises(InputError, match="unknown fusion 'sum'"):
         grounded.Grounding(fusion="sum")
 

@@ -137,8 +137,8 @@ def test_cli_train_models_evaluate_predict(slice_graph, run_cli, models_home, tm
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text(f"{head}\thas parent\n{head.upper().replace(' ', '_')}\thas_parent\n", encoding="utf-8")
     batch = json.loads(run_cli("predict", "--batch", str(pairs), "-k", "50", "--json").stdout)
-    assert len(batch) == 2
-    for entry in batch:  # the same answers (scores to float32 precision: batch shapes differ)
+    assert len(batch["results"]) == 2 and batch["errors"] == [] and batch["model"] == "slice-model"
+    for entry in batch["results"]:  # the same answers (scores to float32 precision: batch shapes differ)
         assert [(t["tail"], t["status"]) for t in entry["tails"]] == [(t["tail"], t["status"]) for t in tails]
         assert [t["score"] for t in entry["tails"]] == pytest.approx([t["score"] for t in tails], abs=1e-4)
 

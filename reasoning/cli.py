@@ -89,6 +89,8 @@ def classify(clips, backend, model, checkpoint, fusion, audio_model, device, all
     with connect(settings) as graph:
         session = open_session(graph, settings, labels=labels, encoder_spec=spec, enrich=enrich,
                                kge_model=kge_model, use_kge=not no_kge)
+    for note in session.predictor.stored.notes if session.predictor else []:
+        click.echo(f"warning: {note}", err=True)
     ref = refiner(session, fusion_settings, top_k)
     with tqdm(total=len(clips), desc="audio", unit="clip", disable=not progress_enabled(), file=sys.stderr) as bar:
         outcomes = embed_clips(session.encoder, list(clips), session.audio_cache, max_seconds=max_seconds, progress=bar.update)

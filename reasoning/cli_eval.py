@@ -43,7 +43,7 @@ def _int_list(text: str) -> list[int]:
 @click.option("--temperature", type=float, default=0.05, show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N clips.")
 @click.option("--max-seconds", type=float, default=600.0, show_default=True)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("zeroshot-eval"), show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("zeroshot-eval"), show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def zeroshot_eval(dataset, audio_dir, meta, backend, model, checkpoint, fusion, audio_model, device, allow_download,
                   relations, ablate_relations, ablate_k, top_m, kge_model, no_kge, template, base_template, method,
@@ -52,11 +52,12 @@ def zeroshot_eval(dataset, audio_dir, meta, backend, model, checkpoint, fusion, 
     from tqdm import tqdm
 
     from reasoning.encoders import load_encoder
-    from reasoning.evaluation import label_matrix, read_metadata, score, write_report
+    from reasoning.evaluation import check_out_dir, label_matrix, read_metadata, score, write_report
     from reasoning.fusion import FusionSettings
     from reasoning.refine import Refiner, embed_clips
     from reasoning.workflows import open_session
 
+    check_out_dir(out_dir)  # before the expensive work: a folder that cannot be written fails now, untouched
     layout, items = read_metadata(meta, audio_dir)
     items = items[:limit] if limit else items
     ks = _int_list(ablate_k)
@@ -76,6 +77,8 @@ def zeroshot_eval(dataset, audio_dir, meta, backend, model, checkpoint, fusion, 
                                          enrich=type(enrich)(**{**enrich.__dict__, "relations": rels}),
                                          kge_model=kge_model, use_kge=not no_kge, encoder=encoder))
     first = sessions[0]
+    for note in first.predictor.stored.notes if first.predictor else []:
+        click.echo(f"warning: {note}", err=True)
     with tqdm(total=len(items), desc="audio", unit="clip", disable=not progress_enabled(), file=sys.stderr) as bar:
         outcomes = embed_clips(encoder, [i.path for i in items], first.audio_cache, max_seconds=max_seconds, progress=bar.update)
     good = [(it, o) for it, o in zip(items, outcomes) if o.embedding is not None]

@@ -16,6 +16,7 @@ a random crop. Embeddings come back L2-normalised, as float32 numpy arrays.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -76,6 +77,68 @@ def _cached_snapshot(repo_id: str) -> str:
     return str(Path(found).parent)
 
 
+def _check_model_dir(path: Path) -> None:
+    """What transformers would not say plainly about a CLAP model directory, checked before loading:
+    a missing file (without a tokenizer it silently builds one that maps every word to <unk>), or
+    weights that are damaged or do not fit config.json (where it prints a report of every tensor)."""
+    def refuse(problem: str):
+        raise ConfigError(f"cannot load the CLAP model {path}: {problem}")
+
+    if not (path / "config.json").is_file():
+        refuse("config.json is missing: not a model saved with save_pretrained")
+    if not any((path / f).is_file() for f in ("processor_config.json", "preprocessor_config.json")):
+        refuse("no feature extractor settings (processor_config.json or preprocessor_config.json)")
+    if not ((path / "tokenizer.json").is_file() or all((path / f).is_file() for f in ("vocab.json", "merges.txt"))):
+        refuse("no tokenizer (tokenizer.json, or vocab.json and merges.txt)")
+    for name in ("config.json", "processor_config.json", "preprocessor_config.json", "tokenizer.json",
+                 "tokenizer_config.json", "special_tokens_map.json", "vocab.json"):
+        try:
+            if (path / name).is_file():
+                json.loads((path / name).read_text(encoding="utf-8"))
+        except (ValueError, OSError) as e:
+            refuse(f"{name} is not readable JSON: truncated or damaged ({e})")
+    weights = path / "model.safetensors"
+    if not weights.is_file():
+        if not any((path / f).is_file() for f in ("pytorch_model.bin", "model.safetensors.index.json",
+                                                   "pytorch_model.bin.index.json")):
+            refuse("no weights (model.safetensors or pytorch_model.bin)")
+        return  # pytorch_model.bin or a sharded model: transformers checks those itself
+    from safetensors import safe_open
+
+    try:
+        with safe_open(weights, framework="pt") as f:
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:  # noqa: BLE001 - safetensors' own error type, OSError
+        refuse(f"model.safetensors is not a readable safetensors file: truncated or damaged ({e})")
+    import torch
+    from transformers import ClapConfig, ClapModel
+
+    try:
+        with _quiet_transformers(), torch.device("meta"):  # shapes only: nothing is allocated
+            expected = {k: tuple(v.shape) for k, v in ClapModel(ClapConfig.from_pretrained(path)).state_dict().items()}
+    except Exception as e:  # noqa: BLE001
+        refuse(f"config.json does not describe a CLAP model ({(str(e).strip().splitlines() or [type(e).__name__])[0]})")
+    wrong = [f"{k} is {list(found[k])}, config.json says {list(v)}" for k, v in expected.items() if k in found and found[k] != v]
+    if wrong:
+        refuse(f"the weights in model.safetensors do not fit config.json: {'; '.join(wrong[:2])}")
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """transformers' progress bars and load reports off while a model loads: a failure is one message."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def _windows_mean(encoder_fn, clips: Sequence[np.ndarray], sample_rate: int, window_seconds: float) -> np.ndarray:
     """Embed each clip as the mean of its windows' (normalised) embeddings."""
     from reasoning.audio import windows
@@ -108,11 +171,16 @@ class HFClapEncoder:
             # A hub id without --allow-download: only the local cache's copy, found without any request
             # (huggingface_hub can contact the hub even under local_files_only).
             source = _cached_snapshot(str(model))
+        if Path(source).is_dir():
+            _check_model_dir(Path(source))
         try:
-            self.model = ClapModel.from_pretrained(source, local_files_only=not allow_download).to(device).eval()
-            self.processor = ClapProcessor.from_pretrained(source, local_files_only=not allow_download)
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"cannot load the CLAP model {model!r} ({str(e).splitlines()[0]}); {HOW_TO_PROVIDE}") from None
+            with _quiet_transformers():
+                # the processor first: its files are small, and a bad one fails before the weights are read
+                self.processor = ClapProcessor.from_pretrained(source, local_files_only=not allow_download)
+                self.model = ClapModel.from_pretrained(source, local_files_only=not allow_download).to(device).eval()
+        except Exception as e:  # noqa: BLE001 - transformers, tokenizers and safetensors raise many kinds
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ConfigError(f"cannot load the CLAP model {str(model)!r} ({first}); {HOW_TO_PROVIDE}") from None
         self.torch, self.device, self.batch_size = torch, device, batch_size
         fe = self.processor.feature_extractor
         self.sample_rate = int(fe.sampling_rate)

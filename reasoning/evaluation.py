@@ -10,6 +10,8 @@ bank is cached too, so an ablation over relation sets and k costs matrix product
 from __future__ import annotations
 
 import csv
+import io
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from akg.errors import InputError
+from akg.files import commit, stage
 
 
 @dataclass(frozen=True)
@@ -93,18 +96,44 @@ def score(scores: np.ndarray, y: np.ndarray, multi_label: bool) -> tuple[str, fl
     return "accuracy", value, per_class
 
 
-def write_report(out_dir: Path, *, dataset: str, metric: str, rows: list[dict], per_class: list[dict], meta: dict) -> dict:
-    """results.csv, per_class.csv, report.md and ablation.png in out_dir; returns their paths."""
+def check_out_dir(out_dir: Path) -> Path:
+    """Whether a report can be written to out_dir, checked before any clip is encoded and without
+    creating anything: the folder, or else its nearest existing parent, must be a writable folder.
+    An InputError naming out_dir if not."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    existing = out_dir
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing == out_dir and not out_dir.is_dir():
+        raise InputError("exists and is not a folder: choose another --out", file=str(out_dir))
+    if not existing.is_dir():
+        raise InputError(f"cannot create this folder: {existing} is a file", file=str(out_dir))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write here: {existing} is not writable", file=str(out_dir))
+    return out_dir
+
+
+def _csv(data: list[dict]) -> str:
+    buffer = io.StringIO()
+    if data:
+        w = csv.DictWriter(buffer, fieldnames=list(data[0]))
+        w.writeheader()
+        w.writerows(data)
+    return buffer.getvalue()
+
+
+def write_report(out_dir: Path, *, dataset: str, metric: str, rows: list[dict], per_class: list[dict], meta: dict) -> dict:
+    """results.csv, per_class.csv, report.md and ablation.png in out_dir; returns their paths. Each
+    file is staged beside its target and all are renamed into place at the end, so a failed run
+    leaves the previous report whole rather than half of a new one."""
+    out_dir = check_out_dir(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create this folder ({e.strerror or e})", file=str(out_dir)) from None
     paths = {"results": out_dir / "results.csv", "per_class": out_dir / "per_class.csv",
              "report": out_dir / "report.md", "plot": out_dir / "ablation.png"}
-    for path, data in ((paths["results"], rows), (paths["per_class"], per_class)):
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            if data:
-                w = csv.DictWriter(f, fieldnames=list(data[0]))
-                w.writeheader()
-                w.writerows(data)
+    contents = {"results": _csv(rows), "per_class": _csv(per_class)}
     best = max(rows, key=lambda r: r["refined"])
     lines = [f"# Zero-shot evaluation: {dataset}", "",
              f"{meta['clips']} clips ({meta['failed']} unreadable), {meta['labels']} labels "
@@ -122,7 +151,7 @@ def write_report(out_dir: Path, *, dataset: str, metric: str, rows: list[dict], 
                   "| label | baseline | refined | delta |", "|---|---:|---:|---:|"]
         lines += [f"| {c['label']} | {c['baseline']:.4f} | {c['refined']:.4f} | {c['delta']:+.4f} |" for c in gains + losses]
     lines += ["", "![ablation](ablation.png)", ""]
-    paths["report"].write_text("\n".join(lines), encoding="utf-8")
+    contents["report"] = "\n".join(lines)
 
     import matplotlib
 
@@ -136,6 +165,17 @@ def write_report(out_dir: Path, *, dataset: str, metric: str, rows: list[dict], 
     ax.set_ylabel(f"{metric}: refined - baseline")
     ax.set_title(f"{dataset}: baseline {rows[0]['baseline']:.4f}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(paths["plot"])
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
+    contents["plot"] = png.getvalue()
+    staged = []
+    try:
+        for key, path in paths.items():
+            staged.append(stage(path, contents[key]))
+    except InputError:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    commit(staged)
     return {k: str(v) for k, v in paths.items()}

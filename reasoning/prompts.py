@@ -161,9 +161,11 @@ def build_bank(label_set, encoder, graph, *, settings: EnrichSettings, predictor
     cached = Path(cache_dir) / f"{key}.npz" if cache_dir else None
     if cached is not None and cached.exists():
         try:
-            return load_bank(cached), True
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            pass  # a damaged cache file is a miss: built again below
+            bank = load_bank(cached)
+            if bank.key == key and bank.label_texts == [label.text for label in label_set.labels]:
+                return bank, True
+        except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
+            pass  # a damaged or foreign cache file is a miss: built again below, and rewritten
 
     labels = label_set.labels
     heads = [kge_head(label, predictor) for label in labels]
@@ -204,7 +206,22 @@ def save_bank(bank: PromptBank, path: Path) -> None:
 
 
 def load_bank(path: Path) -> PromptBank:
+    """A bank saved by `save_bank`; a ValueError (or KeyError, TypeError) for a file that is not
+    one, or whose parts do not fit together, so that it is never used to score anything."""
     with np.load(path, allow_pickle=False) as z:
         meta = json.loads(bytes(z["meta"]).decode("utf-8"))
-        return PromptBank(meta["key"], meta["label_texts"], meta["base_prompts"], meta["prompts"],
-                          [Fact(**f) for f in meta["facts"]], z["owner"], z["offsets"], z["base_emb"], z["prompt_emb"])
+        owner, offsets, base_emb, prompt_emb = z["owner"], z["offsets"], z["base_emb"], z["prompt_emb"]
+    facts = [Fact(**f) for f in meta["facts"]]
+    labels, prompts = len(meta["label_texts"]), len(meta["prompts"])
+    fits = (len(meta["base_prompts"]) == labels and len(facts) == prompts
+            and base_emb.dtype == prompt_emb.dtype == np.float32 and base_emb.ndim == prompt_emb.ndim == 2
+            and base_emb.shape[0] == labels and prompt_emb.shape == (prompts, base_emb.shape[1])
+            and np.isfinite(base_emb).all() and np.isfinite(prompt_emb).all()
+            and offsets.dtype.kind == owner.dtype.kind == "i" and offsets.shape == (labels + 1,)
+            and offsets[0] == 0 and offsets[-1] == prompts and (np.diff(offsets) >= 0).all()
+            and np.array_equal(owner, np.repeat(np.arange(labels), np.diff(offsets)))
+            and all(f.kind in ("known", "predicted") and isinstance(f.confidence, (int, float)) for f in facts))
+    if not fits:
+        raise ValueError(f"{path}: the parts of the prompt bank do not fit together")
+    return PromptBank(meta["key"], meta["label_texts"], meta["base_prompts"], meta["prompts"], facts, owner, offsets,
+                      base_emb, prompt_emb)

@@ -76,17 +76,27 @@ class Refiner:
 
 
 class AudioEmbeddingCache:
-    """Audio embeddings by (encoder, file content hash): an ablation re-run encodes no audio."""
+    """Audio embeddings by (encoder, file content hash): an ablation re-run encodes no audio.
 
-    def __init__(self, root: Path, encoder_identity: str):
+    An entry is used only if it is what `put` writes: a 1-d float32 .npy of the encoder's dimension
+    (`dim`, when known), finite and of unit length. Anything else (a damaged, truncated or foreign
+    file) is a miss: the clip is embedded again and the entry rewritten, never a crash or a wrong score."""
+
+    def __init__(self, root: Path, encoder_identity: str, dim: int | None = None):
         self.dir = Path(root) / hashlib.sha256(encoder_identity.encode()).hexdigest()[:16]
+        self.dim = dim
 
     def get(self, content_hash: str) -> np.ndarray | None:
         path = self.dir / f"{content_hash}.npy"
         try:
-            return np.load(path, allow_pickle=False) if path.exists() else None
-        except (OSError, ValueError):
-            return None  # a damaged entry is a miss
+            with open(path, "rb") as f:
+                emb = np.lib.format.read_array(f, allow_pickle=False)  # .npy only: no pickle, no zip
+        except (OSError, ValueError, EOFError):
+            return None
+        if (emb.dtype != np.float32 or emb.ndim != 1 or (self.dim is not None and emb.shape != (self.dim,))
+                or not np.isfinite(emb).all() or abs(float(np.linalg.norm(emb)) - 1.0) > 1e-3):
+            return None
+        return emb
 
     def put(self, content_hash: str, emb: np.ndarray) -> None:
         """Best effort: a read-only or full disk costs the cache entry, never the result."""

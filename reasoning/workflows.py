@@ -38,8 +38,8 @@ def load_predictor(settings: Settings, kge_model: str | None, use_kge: bool, *, 
     from kge.predict import Predictor
 
     root = store.models_root(settings.home)
-    if kge_model is None and not store.list_models(root):
-        return None
+    if kge_model is None and not store.scan(root):
+        return None  # none trained: known tails only. (Only broken ones: `resolve` says so.)
     stored = store.resolve(kge_model, root)
     grounding = stored.config["training"].get("grounding") or {}
     shared = None
@@ -69,7 +69,8 @@ def open_session(graph, settings: Settings, *, labels: str, encoder_spec: Encode
     predictor = load_predictor(settings, kge_model, use_kge, clap=encoder)
     bank, hit = build_bank(label_set, encoder, graph, settings=enrich, predictor=predictor,
                            graph_version=graph_version(graph), cache_dir=cache_root(settings) / "prompts")
-    return Session(encoder, label_set, bank, hit, predictor, AudioEmbeddingCache(cache_root(settings) / "audio", encoder.identity))
+    audio_cache = AudioEmbeddingCache(cache_root(settings) / "audio", encoder.identity, dim=bank.base_emb.shape[1])
+    return Session(encoder, label_set, bank, hit, predictor, audio_cache)
 
 
 def refiner(session: Session, fusion: FusionSettings, top_k: int) -> Refiner:

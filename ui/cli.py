@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import click
+
+from akg.errors import InputError
 
 APP = Path(__file__).resolve().parent / "app.py"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -26,6 +31,25 @@ def streamlit_command(host: str, port: int) -> list[str]:
             "--global.developmentMode", "false",
             "--client.toolbarMode", "minimal",               # no "Deploy" button
             "--client.showErrorDetails", "type"]             # an unexpected error: its type, never a traceback
+
+
+_HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+
+
+def check_host(host: str) -> None:
+    """An address Streamlit can listen on: an IP address, or a host name (RFC 1123) that resolves
+    here. Checked before Streamlit starts, which would otherwise fail with a traceback of its own."""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    if not _HOST_NAME.fullmatch(host):
+        raise InputError(f"--host {host!r}: not an IP address or a host name")
+    try:
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError) as e:
+        raise InputError(f"--host {host!r}: the host name does not resolve here ({getattr(e, 'strerror', None) or e})") from None
 
 
 def url_of(host: str, port: int) -> str:
@@ -53,7 +77,8 @@ def _interrupt(signum, frame):
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. Anything but loopback exposes the graph to the network, without a login.")
+              help="Address to listen on. Anything but loopback exposes the graph to the network, to read and to "
+                   "change through the Curation page, without a login.")
 @click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-browser", is_flag=True, help="Do not open a browser tab.")
 def ui(host: str, port: int, no_browser: bool) -> None:
@@ -63,10 +88,11 @@ def ui(host: str, port: int, no_browser: bool) -> None:
     commands; AKG_AUDIO_DIR names a folder of clips for the audio page, AKG_CURATOR the curation
     page's curator. Stop it with Ctrl-C.
     """
+    check_host(host)
     url = url_of(host, port)
     if host not in LOOPBACK:
-        click.echo(f"warning: listening on {host}: anyone who can reach it can read the graph (there is no login)",
-                   err=True)
+        click.echo(f"warning: listening on {host}: there is no login, so anyone who can reach it can read the graph "
+                   "and write to it through the Curation page", err=True)
     process = subprocess.Popen(streamlit_command(host, port))
     # `kill`, `docker stop`: stop Streamlit too, as Ctrl-C does
     signal.signal(signal.SIGTERM, _interrupt)

@@ -238,6 +238,8 @@ def suggest(model: str | None, top: int, relations: tuple[str, ...], by: str | N
     from kge.workflows import current_train_hash, staleness
 
     stored = store.resolve(model, store.models_root(Settings.from_env().home))
+    for skipped in stored.notes:  # newer models that are broken, passed over for the latest usable one
+        click.echo(f"warning: {skipped}", err=True)
     wanted = {resolve_relation(r) for r in relations} or None
     with connect() as graph:
         warning = staleness(stored, current_train_hash(graph))

@@ -184,3 +184,19 @@ def test_an_external_server_that_is_gone_is_named(monkeypatch, tmp_path):
     res = akg("stats")
     assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1
     assert f"AKG_URI=bolt://127.0.0.1:{free}" in res.output and "running and reachable" in res.output
+
+
+def test_first_commands_racing_on_a_fresh_home_all_succeed(own_home):
+    """`akg stats & akg stats & akg curate list & akg query` on a new AKG_HOME: one starts the server and
+    applies the migrations, the others wait their turn; none fails."""
+    commands = [["stats"], ["stats"], ["curate", "list"], ["query", "RETURN 1 AS one"]]
+    procs = [subprocess.Popen([sys.executable, "-c", "from akg.cli import main; main()", *args],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for args in commands]
+    results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+    for args, (code, out, err) in zip(commands, results):
+        assert code == 0, (args, err)
+        assert "Traceback" not in err
+    from akg.migrations import all_migrations
+
+    with connect() as g:  # each migration recorded exactly once
+        assert sorted(r["id"] for r in g.read("MATCH (m:Migration) RETURN m.id AS id")) == [m.id for m in all_migrations()]

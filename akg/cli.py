@@ -44,6 +44,9 @@ class AkgGroup(click.Group):
             raise
         except KeyboardInterrupt:
             raise click.ClickException("interrupted") from None
+        except BrokenPipeError:  # `akg ... | head`: the reader left; nothing to say to it
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            sys.exit(0)
         except MemoryError:
             raise click.ClickException("out of memory: the input or a setting is far larger than this machine "
                                        "can hold") from None

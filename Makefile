@@ -5,7 +5,7 @@ AKG     = $(VENV)/bin/akg
 # The reference copy beside a checkout (no network needed); otherwise `akg dataset fetch` downloads.
 SHARED ?= ../shared
 
-.PHONY: install demo test test-all clean
+.PHONY: install demo test test-neo4j test-all clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,11 @@ demo: install
 
 test: install
 	$(VENV)/bin/pytest -m "not slow"
+
+# The tests that talk to a graph server, against Neo4j 5.26 Community instead of the embedded server
+# (neo4j-test-server/: Neo4j's test harness from Maven Central; needs Java 17+ and Maven).
+test-neo4j: install
+	AKG_TEST_SERVER=neo4j $(VENV)/bin/pytest -m "not slow"
 
 test-all: install
 	$(VENV)/bin/pytest

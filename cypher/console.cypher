@@ -7,5 +7,5 @@ SHOW TRANSACTIONS YIELD transactionId, currentQuery RETURN transactionId, curren
 
 // name: console_terminate
 // description: Stop transactions by id (console queries past their time limit).
-// example: {"ids": []}
+// example: {"ids": ["neo4j-transaction-999999999"]}
 TERMINATE TRANSACTIONS $ids

@@ -1,7 +1,11 @@
-"""Test fixtures: one real embedded graph server for the whole session, on free loopback ports.
+"""Test fixtures: one real graph server for the whole session, on free loopback ports.
 
-The server is started through the project's own `EmbeddedServer` (the code users run) under a
-temporary AKG_HOME, and stopped at the end. Tests that need an empty graph use `empty_graph`.
+By default the embedded server, started through the project's own `EmbeddedServer` (the code users
+run) under a temporary AKG_HOME, and stopped at the end. With AKG_TEST_SERVER=neo4j (`make
+test-neo4j`) a Neo4j 5.26 Community server instead (tests/neo4j_server.py), reached through AKG_URI
+as users reach theirs; only the tests that talk to a graph server run then (the others do not
+depend on it), less those marked `embedded_only` (the embedded server's own lifecycle). Tests
+marked `neo4j_only` (Neo4j Browser) run only then. Tests that need an empty graph use `empty_graph`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,24 @@ from akg.config import Settings
 from akg.connect import connect, embedded_server
 
 REPO = Path(__file__).resolve().parents[1]
+SERVER = os.environ.get("AKG_TEST_SERVER", "embedded")
+if SERVER not in ("embedded", "neo4j"):
+    raise pytest.UsageError(f"AKG_TEST_SERVER={SERVER!r}: use embedded (the default) or neo4j")
+SERVER_VARS = ("AKG_HOME", "AKG_URI", "AKG_USER", "AKG_PASSWORD", "AKG_DATABASE", "AKG_BOLT_PORT", "AKG_HTTP_PORT",
+               "AKG_READ_USER", "AKG_READ_PASSWORD")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under Neo4j, the tests that talk to a graph server; under the embedded server, all but Neo4j's own."""
+    def runs(item) -> bool:
+        if SERVER == "neo4j":
+            return "server_env" in item.fixturenames and item.get_closest_marker("embedded_only") is None
+        return item.get_closest_marker("neo4j_only") is None
+
+    deselected = [item for item in items if not runs(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if runs(item)]
 
 
 def _dataset_dir() -> Path | None:
@@ -41,19 +63,58 @@ def shared_dir(akg_dir: Path) -> Path:
     return akg_dir.parent
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under Neo4j no test may skip: a skip there would hide a difference between the servers."""
+    outcome = yield
+    report = outcome.get_result()
+    if SERVER == "neo4j" and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"a test skipped under AKG_TEST_SERVER=neo4j, where none may: {report.longrepr}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if SERVER == "neo4j" and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"a test module skipped under AKG_TEST_SERVER=neo4j, where none may: {report.longrepr}"
+
+
 @pytest.fixture(scope="session")
-def server_env(tmp_path_factory):
-    """Start the embedded server once; every test (and CliRunner) sees its AKG_HOME."""
+def graph_server(tmp_path_factory):
+    """The session's server: ("embedded", EmbeddedServer) or ("neo4j", tests.neo4j_server.Neo4jServer)."""
+    if SERVER == "neo4j":
+        from neo4j_server import start
+
+        server = start(tmp_path_factory.mktemp("neo4j"))
+        yield "neo4j", server
+        server.stop()
+        return
+    yield "embedded", None
+
+
+@pytest.fixture(scope="session")
+def server_env(tmp_path_factory, graph_server):
+    """Start the server once; every test (and CliRunner) sees its settings (AKG_HOME, and AKG_URI for Neo4j)."""
+    kind, neo4j = graph_server
     home = tmp_path_factory.mktemp("akg-home")
-    saved = {k: os.environ.get(k) for k in ("AKG_HOME", "AKG_URI", "AKG_BOLT_PORT", "AKG_HTTP_PORT", "AKG_DATABASE")}
-    os.environ.update(AKG_HOME=str(home), AKG_BOLT_PORT="0", AKG_HTTP_PORT="0")
-    os.environ.pop("AKG_URI", None)
-    os.environ.pop("AKG_DATABASE", None)
+    saved = {k: os.environ.get(k) for k in SERVER_VARS}
+    for k in SERVER_VARS:
+        os.environ.pop(k, None)
+    os.environ["AKG_HOME"] = str(home)
+    if kind == "neo4j":
+        os.environ.update(neo4j.env)
+    else:
+        os.environ.update(AKG_BOLT_PORT="0", AKG_HTTP_PORT="0")
     settings = Settings.from_env()
-    server = embedded_server(settings)
-    server.start()
+    server = None if kind == "neo4j" else embedded_server(settings)
+    if server:
+        server.start()
     yield settings
-    server.stop()
+    if server:
+        server.stop()
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)

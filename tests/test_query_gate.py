@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from akg import gate, readonly
-from akg.errors import ConfigError, GraphError, QueryRefused, QueryTimeout
+from akg.errors import AkgError, ConfigError, GraphError, QueryRefused, QueryTimeout
 from akg.readonly import run_read_only
 from helpers import snapshot
 
@@ -51,26 +51,35 @@ def test_console_attacks_are_refused_whole(small_graph, reader, run_cli, unchang
         run_read_only(reader, text)
 
 
-def test_the_server_refuses_what_slips_past_the_gate(small_graph, reader, monkeypatch, unchanged, server_env):
+def test_the_server_refuses_what_slips_past_the_gate(small_graph, reader, monkeypatch, unchanged, tmp_path):
     """Layer 2 alone: with the lexical gate switched off, the read-only connection still refuses writes,
     schema commands, writing procedures and file reads, and nothing is left behind."""
     monkeypatch.setattr(readonly, "checked_text", lambda text: text)
-    secret = server_env.home / "credentials.json"
+    secret = tmp_path / "secret.csv"
+    secret.write_text("AKG-SECRET-LINE\n", encoding="utf-8")
     for text in ["MATCH (n:Entity) WITH n LIMIT 3 SET n.hacked = true RETURN n.name AS name",
                  "MATCH (n:Entity) WITH n LIMIT 1 CALL { WITH n CREATE (:Intruder) } RETURN 1 AS one",
                  "MATCH (n:Entity) WITH n LIMIT 1 CREATE (:Entity {name: 'intruder'}) RETURN 1 AS one",
                  "CREATE INDEX evil IF NOT EXISTS FOR (n:Entity) ON (n.hacked)",
-                 "DROP CONSTRAINT entity_name_unique",
-                 "CALL do.when(true, 'DROP CONSTRAINT entity_name_unique', '') YIELD value RETURN value",
-                 f"LOAD CSV FROM 'file://{secret}' AS l RETURN l"]:
-        with pytest.raises(QueryRefused, match="refused|turned out to write"):
+                 "DROP CONSTRAINT entity_name_unique"]:
+        with pytest.raises(QueryRefused, match="refused|turned out to write|classifies this query"):
             run_read_only(reader, text)
+    # A file read is refused (ArcadeDB: the reader may not; Neo4j: file URLs are off) and shows nothing of it
+    with pytest.raises(AkgError) as refused:
+        run_read_only(reader, f"LOAD CSV FROM 'file://{secret}' AS l RETURN l")
+    assert "AKG-SECRET-LINE" not in str(refused.value)
+    # ArcadeDB's procedure that runs any command; Neo4j has no such procedure (an error, nothing run)
+    with pytest.raises(QueryRefused if reader.dialect == "arcadedb" else GraphError):
+        run_read_only(reader, "CALL do.when(true, 'DROP CONSTRAINT entity_name_unique', '') YIELD value RETURN value")
 
 
-def test_files_cannot_be_read_even_by_the_service_connection(small_graph, server_env):
-    """The embedded server itself has LOAD CSV from files switched off."""
+def test_files_cannot_be_read_even_by_the_service_connection(small_graph, tmp_path):
+    """The server itself has LOAD CSV from files switched off (the embedded server's settings; Neo4j's
+    dbms.security.allow_csv_import_from_file_urls, as docker-compose.yml and the test server set it)."""
+    secret = tmp_path / "secret.csv"
+    secret.write_text("AKG-SECRET-LINE\n", encoding="utf-8")
     with pytest.raises(GraphError, match="(?i)file"):
-        small_graph.read(f"LOAD CSV FROM 'file://{server_env.home / 'credentials.json'}' AS l RETURN l")
+        small_graph.read(f"LOAD CSV FROM 'file://{secret}' AS l RETURN l")
 
 
 def test_the_service_connection_is_never_used_for_typed_queries(small_graph):
@@ -89,7 +98,8 @@ def test_comments_are_not_sent_and_line_ends_follow_the_servers():
 
 def test_read_procedures_subqueries_and_schema_listings_are_allowed(small_graph, reader):
     assert "Entity" in {r["label"] for r in run_read_only(reader, "CALL db.labels()").rows}
-    assert "Entity" in {r["label"] for r in run_read_only(reader, "CALL `db.labels`()").rows}
+    if reader.dialect == "arcadedb":  # Neo4j reads `db.labels` as one name, dot included: no such procedure
+        assert "Entity" in {r["label"] for r in run_read_only(reader, "CALL `db.labels`()").rows}
     res = run_read_only(reader, "MATCH (n:Entity) WITH n LIMIT 2 CALL { WITH n RETURN n.name AS nm } RETURN nm")
     assert len(res.rows) == 2
     names = {r["name"] for r in run_read_only(reader, "SHOW CONSTRAINTS").rows}

@@ -2,6 +2,7 @@
 //
 // Run as a single-file Java program against the classpath of pom.xml (tests/neo4j_server.py does):
 //   java -cp CLASSPATH Neo4jTestServer.java --store DIR --bolt-port N --http-port N --password-file FILE
+//        [--page-cache-mb N]
 //
 // It starts Neo4j's official in-process server (neo4j-harness) on 127.0.0.1 only, with Bolt and HTTP
 // (Neo4j Browser at /browser when neo4j-browser is on the classpath), authentication on, the user
@@ -36,6 +37,8 @@ public class Neo4jTestServer {
             int bolt = Integer.parseInt(require(options, "--bolt-port"));
             int http = Integer.parseInt(require(options, "--http-port"));
             String password = Files.readString(Path.of(require(options, "--password-file"))).strip();
+            // Neo4j's default page cache is half the machine's memory; a test store needs little.
+            long pageCacheMb = Long.parseLong(options.getOrDefault("--page-cache-mb", "512"));
             neo4j = Neo4jBuilders.newInProcessBuilder(store)
                     .withConfig(BoltConnector.enabled, true)
                     .withConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", bolt))
@@ -45,6 +48,7 @@ public class Neo4jTestServer {
                     .withConfig(HttpConnector.advertised_address, new SocketAddress("127.0.0.1", http))
                     .withConfig(GraphDatabaseSettings.auth_enabled, true)
                     .withConfig(GraphDatabaseSettings.allow_file_urls, false)
+                    .withConfig(GraphDatabaseSettings.pagecache_memory, pageCacheMb * 1024 * 1024)
                     .build();
             // The harness starts with the default user's initial password; set ours, no change required.
             neo4j.databaseManagementService().database("system").executeTransactionally(

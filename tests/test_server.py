@@ -19,6 +19,8 @@ from akg.connect import connect, embedded_server
 from akg.errors import ConfigError
 from helpers import LOOPBACK, listening_addresses
 
+pytestmark = pytest.mark.embedded_only  # the embedded server's own lifecycle, in homes of its own
+
 
 @pytest.fixture
 def own_home(tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ Provenance on each relationship: `relation` (plain words), `sources` (raw/pruned
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -27,6 +28,8 @@ from akg.files import write_atomic
 from akg.graph import Graph
 from akg.names import name_problem, shown
 from akg_loader.tsv import ParsedFile, Row
+
+logger = logging.getLogger(__name__)
 
 STATUS_RANK = {"rejected": 0, "pending": 1, "accepted": 2}
 PROVENANCE_KEYS = ("relation", "sources", "source_files", "verdict", "status", "split")
@@ -191,6 +194,9 @@ def _write_with_retry(graph: Graph, batch: Batch, now: str, log: ChangeLog, atte
         except GraphError as e:
             if "Duplicated key" not in str(e) or attempt == attempts - 1:
                 raise
+            # Said (at INFO) so that a test, or someone watching a busy server, can see the retry happen.
+            logger.info("ingest (%s): a concurrent ingest created the same key first (%s); retrying the batch "
+                        "(attempt %d of %d)", batch.relation, e, attempt + 2, attempts)
             time.sleep(0.05 * (attempt + 1))
 
 

@@ -63,6 +63,14 @@ def shared_dir(akg_dir: Path) -> Path:
     return akg_dir.parent
 
 
+@pytest.fixture(scope="session")
+def mini_dir() -> Path:
+    """The small synthetic graph bundled with the tests (made by tests/data/make_mini.py; see
+    tests/data/README.md): mini_akg_pruned.tsv (training) and mini_akg_test.tsv, in the AKG's TSV
+    layout. For tests that need some graph rather than the AKG's own figures; always present."""
+    return REPO / "tests" / "data"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Under Neo4j no test may skip: a skip there would hide a difference between the servers."""

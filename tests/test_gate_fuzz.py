@@ -38,13 +38,13 @@ def secret_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def fuzz_graph(graph, akg_dir):
+def fuzz_graph(graph, mini_dir):
     from akg_loader.ingest import ingest
     from akg_loader.tsv import read_file
     from helpers import wipe
 
     wipe(graph)
-    ingest(graph, [read_file(akg_dir / "AKG_test.tsv")])
+    ingest(graph, [read_file(mini_dir / "mini_akg_test.tsv")])
     return graph
 
 

@@ -23,13 +23,13 @@ HEAVY = "UNWIND range(1, 10000000) AS x UNWIND range(1, 100) AS y WITH x, y WHER
 
 
 @pytest.fixture(scope="module")
-def small_graph(graph, akg_dir):
+def small_graph(graph, mini_dir):
     from akg_loader.ingest import ingest
     from akg_loader.tsv import read_file
     from helpers import wipe
 
     wipe(graph)
-    ingest(graph, [read_file(akg_dir / "AKG_test.tsv")])
+    ingest(graph, [read_file(mini_dir / "mini_akg_test.tsv")])
     return graph
 
 
@@ -117,7 +117,7 @@ def test_keywords_inside_strings_are_not_writes(small_graph, reader):
 def test_read_with_parameter_table_and_json(small_graph, run_cli):
     q = "MATCH (:Entity {name: $name})-[r]->(t) RETURN type(r) AS rel, t.name AS tail ORDER BY rel, tail"
     expected = small_graph.read(q, {"name": "bassoon"})
-    assert expected, "AKG_test has facts about bassoon"
+    assert expected, "the mini graph's test split has facts about bassoon"
     res = run_cli("query", q, "--param", "name=bassoon", "--json")
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)

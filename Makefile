@@ -5,7 +5,7 @@ AKG     = $(VENV)/bin/akg
 # The reference copy beside a checkout (no network needed); otherwise `akg dataset fetch` downloads.
 SHARED ?= ../shared
 
-.PHONY: install demo test test-neo4j test-all clean
+.PHONY: install demo test test-neo4j test-all docs clean
 
 install: $(VENV)/.installed
 
@@ -32,6 +32,11 @@ test-neo4j: install
 
 test-all: install
 	$(VENV)/bin/pytest
+
+# The README's CLI reference, generated from the commands' click help (docs/cli_reference.py);
+# tests/test_readme_cli.py fails when it is stale.
+docs: install
+	$(VENV)/bin/cog -r README.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

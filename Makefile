@@ -1,4 +1,4 @@
-# Two commands on a fresh machine:  `make demo` (install, get the AKG, ingest, stats)  and  `make test`.
+# Two commands on a fresh machine:  `make demo` (install, get the AKG into AKG_HOME/data, ingest, stats)  and  `make test`.
 VENV   ?= .venv
 PYTHON ?= python3
 AKG     = $(VENV)/bin/akg
@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	@if [ -f $(SHARED)/AKG_dataset/AKG_pruned.tsv ]; then $(AKG) dataset fetch --from $(SHARED); else $(AKG) dataset fetch; fi
-	$(AKG) ingest AKG_dataset/AKG_pruned.tsv AKG_dataset/AKG_raw.tsv AKG_dataset/AKG_test.tsv
+	D="$$($(AKG) dataset path)" && $(AKG) ingest "$$D/AKG_pruned.tsv" "$$D/AKG_raw.tsv" "$$D/AKG_test.tsv"
 	$(AKG) stats
 
 test: install
@@ -33,10 +33,12 @@ test-neo4j: install
 test-all: install
 	$(VENV)/bin/pytest
 
-# The README's CLI reference, generated from the commands' click help (docs/cli_reference.py);
-# tests/test_readme_cli.py fails when it is stale.
+# The README's CLI reference, generated from the commands' click help (docs/cli_reference.py), and
+# docs/api.md's reference from the API's signatures and docstrings (docs/api_reference.py);
+# tests/test_readme_cli.py and tests/test_docs.py fail when they are stale.
 docs: install
 	$(VENV)/bin/cog -r README.md
+	$(VENV)/bin/cog -r -I docs docs/api.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from akg import __version__
+from akg.config import debug_enabled
 from akg.errors import AkgError
 
 
@@ -51,7 +52,7 @@ class AkgGroup(click.Group):
             raise click.ClickException("out of memory: the input or a setting is far larger than this machine "
                                        "can hold") from None
         except Exception as e:  # a bug or a case nobody foresaw: still one line, never a traceback
-            if os.environ.get("AKG_DEBUG"):
+            if debug_enabled():
                 raise
             where = f"akg {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "akg"
             raise click.ClickException(one_line(f"unexpected {type(e).__name__} in `{where}`: {e} (AKG_DEBUG=1 shows "

@@ -1,4 +1,7 @@
-"""Settings from the environment.
+"""Settings from the environment: the one place that reads the AKG_* variables.
+
+Every other module takes its settings from `Settings.from_env()` (or a Settings it was given), so
+a variable's name, default and validation live here only.
 
 Secrets (the Bolt password) only ever come from the environment or from the embedded server's
 credentials file, which lives under AKG_HOME with 0600 permissions; never from the repository.
@@ -31,14 +34,37 @@ class Settings:
     server_heap: str           # AKG_SERVER_HEAP: Java heap of the embedded server
     read_user: str | None = None                        # AKG_READ_USER: a read-only user for the Cypher console
     read_password: str | None = field(default=None, repr=False)  # AKG_READ_PASSWORD
+    data_dir: Path | None = None          # AKG_DATA_DIR: the fetched AKG and label sets (default AKG_HOME/data)
+    label_sets_dir: Path | None = None    # AKG_LABEL_SETS_DIR: SALT's label sets (default DATA_DIR/label_sets)
+    label_sets_from_env: bool = False     # whether AKG_LABEL_SETS_DIR named label_sets_dir
+    dataset_mirror: str | None = None     # AKG_DATASET_MIRROR: replaces the download host of `akg dataset fetch`
+    clap_model: str | None = None         # AKG_CLAP_MODEL: a CLAP model folder (Hugging Face layout)
+    clap_checkpoint: str | None = None    # AKG_CLAP_CHECKPOINT: a LAION-CLAP .pt checkpoint
+    audio_dir: Path | None = None         # AKG_AUDIO_DIR: the explorer's folder of clips to pick from
+    curator: str = ""                     # AKG_CURATOR: the explorer's default curator name
+    bolt_port: str | None = None          # AKG_BOLT_PORT / AKG_HTTP_PORT: the embedded server's ports
+    http_port: str | None = None          #   (validated where the server picks them, see akg.embedded)
+    debug: bool = False                   # AKG_DEBUG: print tracebacks of unexpected errors
+
+    def __post_init__(self) -> None:
+        # Settings built by hand (tests, the Python API) get the same derived folders as from_env.
+        if self.data_dir is None:
+            object.__setattr__(self, "data_dir", self.home / "data")
+        if self.label_sets_dir is None:
+            object.__setattr__(self, "label_sets_dir", self.data_dir / "label_sets")
 
     @property
     def external(self) -> bool:
         return self.uri is not None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, *,
+                 overrides: Mapping[str, str] | None = None) -> Settings:
+        """The settings of `environ` (default: the process's environment), with `overrides` (AKG_* names)
+        taking precedence: how the Python API's `akg.open(home=...)` sets AKG_HOME for one graph."""
         env = os.environ if environ is None else environ
+        if overrides:
+            env = {**env, **overrides}
         home = Path(env.get("AKG_HOME") or platformdirs.user_data_path("akg")).expanduser().resolve()
         uri = env.get("AKG_URI") or None
         user = env.get("AKG_USER") or None
@@ -61,5 +87,24 @@ class Settings:
         read_user, read_password = env.get("AKG_READ_USER") or None, env.get("AKG_READ_PASSWORD") or None
         if (read_user is None) != (read_password is None):
             raise ConfigError("AKG_READ_USER and AKG_READ_PASSWORD go together: set both, or neither")
+        data_dir = Path(env["AKG_DATA_DIR"]).expanduser().resolve() if env.get("AKG_DATA_DIR") else home / "data"
+        if data_dir.exists() and not data_dir.is_dir():
+            raise ConfigError(f"AKG_DATA_DIR={str(data_dir)!r} is a file, not a folder")
+        label_env = env.get("AKG_LABEL_SETS_DIR") or None
+        label_sets = Path(label_env).expanduser() if label_env else data_dir / "label_sets"
+        audio = env.get("AKG_AUDIO_DIR") or None
         return cls(home=home, uri=uri, user=user, password=password, database=database, server_heap=heap,
-                   read_user=read_user, read_password=read_password)
+                   read_user=read_user, read_password=read_password, data_dir=data_dir,
+                   label_sets_dir=label_sets, label_sets_from_env=label_env is not None,
+                   dataset_mirror=env.get("AKG_DATASET_MIRROR") or None,
+                   clap_model=env.get("AKG_CLAP_MODEL") or None, clap_checkpoint=env.get("AKG_CLAP_CHECKPOINT") or None,
+                   audio_dir=Path(audio).expanduser() if audio else None,
+                   curator=(env.get("AKG_CURATOR") or "").strip(),
+                   bolt_port=env.get("AKG_BOLT_PORT"), http_port=env.get("AKG_HTTP_PORT"),
+                   debug=bool(env.get("AKG_DEBUG")))
+
+
+def debug_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """AKG_DEBUG, read on its own: the CLI's last-resort handler asks it even when the other settings
+    are broken (Settings.from_env would raise again)."""
+    return bool((os.environ if environ is None else environ).get("AKG_DEBUG"))

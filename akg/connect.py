@@ -20,7 +20,8 @@ from akg.graph import Graph, wrap_driver_errors
 
 
 def embedded_server(settings: Settings) -> EmbeddedServer:
-    return EmbeddedServer(settings.home, database=settings.database, heap=settings.server_heap)
+    return EmbeddedServer(settings.home, database=settings.database, heap=settings.server_heap,
+                          bolt_port=settings.bolt_port, http_port=settings.http_port)
 
 
 def _lost(settings: Settings, server: EmbeddedServer | None) -> str:

@@ -79,9 +79,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _choose_port(env_name: str, default: int) -> int:
-    """AKG_BOLT_PORT / AKG_HTTP_PORT pick a port (0: any free one); by default the usual port if free."""
-    raw = os.environ.get(env_name)
+def _choose_port(env_name: str, raw: str | None, default: int) -> int:
+    """AKG_BOLT_PORT / AKG_HTTP_PORT (`raw`, from Settings) pick a port (0: any free one); by default the
+    usual port if free."""
     if raw is not None:
         try:
             wanted = int(raw)
@@ -103,7 +103,9 @@ def _write_private(path: Path, text: str) -> None:
 
 
 class EmbeddedServer:
-    def __init__(self, home: Path, *, database: str = "akg", heap: str = "2g"):
+    def __init__(self, home: Path, *, database: str = "akg", heap: str = "2g",
+                 bolt_port: str | None = None, http_port: str | None = None):
+        self.ports = (bolt_port, http_port)  # as the user gave them (AKG_BOLT_PORT / AKG_HTTP_PORT)
         self.home = Path(home).expanduser().resolve()  # Java runs with cwd=home: relative paths would break
         self.database = database
         self.heap = heap
@@ -207,8 +209,8 @@ class EmbeddedServer:
             if not java.exists():
                 raise ConfigError(f"the arcadedb-embedded package has no Java runtime at {java}")
             user, password = self.credentials()
-            bolt_port = _choose_port("AKG_BOLT_PORT", 7687)
-            http_port = _choose_port("AKG_HTTP_PORT", 2480)
+            bolt_port = _choose_port("AKG_BOLT_PORT", self.ports[0], 7687)
+            http_port = _choose_port("AKG_HTTP_PORT", self.ports[1], 2480)
             self.root.mkdir(parents=True, exist_ok=True)
             args = [
                 f"-Xmx{self.heap}",

@@ -9,7 +9,7 @@ Two backends:
 
 Nothing is downloaded unless the user allows it (`allow_download=True`, `--allow-download`):
 without it the hub is never contacted, and a missing model gives a message that says how to
-provide one. Audio is decoded and resampled by `reasoning.audio`; clips longer than the model's
+provide one. Audio is decoded and resampled by `akg.audio`; clips longer than the model's
 window are cut into consecutive windows whose embeddings are averaged, so results do not depend on
 a random crop. Embeddings come back L2-normalised, as float32 numpy arrays.
 """
@@ -141,7 +141,7 @@ def _quiet_transformers():
 
 def _windows_mean(encoder_fn, clips: Sequence[np.ndarray], sample_rate: int, window_seconds: float) -> np.ndarray:
     """Embed each clip as the mean of its windows' (normalised) embeddings."""
-    from reasoning.audio import windows
+    from akg.audio import windows
 
     pieces, owner = [], []
     for i, clip in enumerate(clips):
@@ -233,7 +233,7 @@ class LaionClapEncoder:
         if not checkpoint.is_file():
             raise ConfigError(f"no laion-clap checkpoint at {checkpoint}; {HOW_TO_PROVIDE}")
         if audio_model not in ("HTSAT-tiny", "HTSAT-base"):
-            raise InputError(f"--audio-model {audio_model!r}: use HTSAT-tiny or HTSAT-base")
+            raise InputError(f"audio model {audio_model!r}: use HTSAT-tiny or HTSAT-base")
         saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
         if not allow_download:
             # laion_clap fetches roberta-base from the hub when it builds its text branch
@@ -288,11 +288,14 @@ class EncoderSpec:
     @classmethod
     def from_env(cls, **given) -> EncoderSpec:
         """Defaults from AKG_CLAP_MODEL / AKG_CLAP_CHECKPOINT, overridden by what the user typed."""
+        from akg.config import Settings
+
+        settings = Settings.from_env()
         base = {}
-        if os.environ.get("AKG_CLAP_CHECKPOINT"):
-            base.update(backend="laion-clap", checkpoint=os.environ["AKG_CLAP_CHECKPOINT"])
-        if os.environ.get("AKG_CLAP_MODEL"):
-            base.update(model=os.environ["AKG_CLAP_MODEL"])
+        if settings.clap_checkpoint:
+            base.update(backend="laion-clap", checkpoint=settings.clap_checkpoint)
+        if settings.clap_model:
+            base.update(model=settings.clap_model)
         base.update({k: v for k, v in given.items() if v is not None})
         return cls(**base)
 
@@ -305,7 +308,7 @@ def load_encoder(spec: EncoderSpec) -> Encoder:
         return HFClapEncoder(spec.model, device=spec.device, allow_download=spec.allow_download)
     if spec.backend == "laion-clap":
         if not spec.checkpoint:
-            raise ConfigError(f"--encoder laion-clap needs --checkpoint FILE.pt; {HOW_TO_PROVIDE}")
+            raise ConfigError(f"the laion-clap backend needs a checkpoint file (.pt); {HOW_TO_PROVIDE}")
         return LaionClapEncoder(spec.checkpoint, fusion=spec.fusion, audio_model=spec.audio_model,
                                 device=spec.device, allow_download=spec.allow_download)
     raise InputError(f"unknown encoder {spec.backend!r}: use hf or laion-clap")

@@ -9,7 +9,6 @@ import click
 
 from akg.cli import echo_json, progress_enabled
 from akg.connect import connect
-from akg.errors import InputError
 
 
 @click.command()
@@ -33,24 +32,19 @@ def ingest(files: tuple[Path, ...], source: str | None, strict: bool, rejects: P
     """
     from tqdm import tqdm
 
-    from akg_loader.ingest import ingest as run_ingest
-    from akg_loader.ingest import write_rejects
-    from akg_loader.tsv import read_file
+    from akg_loader.load import load_files, read_files, rejected_rows
 
-    parsed = [read_file(f, source, strict=strict) for f in files]
+    parsed = read_files(files, source=source, strict=strict)  # every file checked before anything is written
     for note in (n for p in parsed for n in p.notes):
         click.echo(f"warning: {note}", err=True)
-    reject_path = None
-    if any(p.rejected for p in parsed):
-        reject_path = rejects or Path(f"{files[0].stem}.rejects.tsv")
-        write_rejects(parsed, reject_path)
-        for bad in [r for p in parsed for r in p.rejected][:5]:
-            click.echo(f"rejected: {bad.file}, line {bad.line}: {bad.problem}", err=True)
+    for bad in rejected_rows(parsed)[:5]:
+        click.echo(f"rejected: {bad.file}, line {bad.line}: {bad.problem}", err=True)
     total = sum(len(p.rows) for p in parsed)
     with connect() as graph, tqdm(total=total, unit="triple", disable=not progress_enabled(),
                                    desc="ingest", file=sys.stderr) as bar:
-        summary = run_ingest(graph, parsed, batch_size=batch_size, progress=bar.update, move_split=move_split)
-    summary.rejects_file = str(reject_path) if reject_path else None
+        summary = load_files(graph, files, parsed=parsed, rejects=rejects, batch_size=batch_size,
+                             move_split=move_split, progress=bar.update)
+    reject_path = summary.rejects_file
     if as_json:
         echo_json(summary.as_dict())
         return
@@ -148,17 +142,31 @@ def dataset() -> None:
 
 @dataset.command()
 @click.option("--from", "from_dir", type=click.Path(path_type=Path), help="Copy from a local folder instead of downloading.")
-@click.option("--dest", type=click.Path(path_type=Path), default=Path("AKG_dataset"), show_default=True)
+@click.option("--dest", type=click.Path(path_type=Path), default=None,
+              help="Where to install (default: the data folder, AKG_HOME/data or $AKG_DATA_DIR).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def fetch(from_dir: Path | None, dest: Path, as_json: bool) -> None:
+def fetch(from_dir: Path | None, dest: Path | None, as_json: bool) -> None:
     """Download (or copy with --from) the AKG files and SALT mapping, checking their sha256."""
     from akg_loader.dataset import fetch as run_fetch
 
-    if dest.exists() and not dest.is_dir():
-        raise InputError("--dest is not a directory", file=str(dest))
     done = run_fetch(dest, from_dir=from_dir)
     if as_json:
         echo_json([{"path": str(f.path), "action": f.action, "sha256": f.sha256} for f in done])
     else:
         for f in done:
             click.echo(f"{f.action:10s} {f.path}  sha256 {f.sha256[:16]}…")
+
+
+@dataset.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def path(as_json: bool) -> None:
+    """Print the data folder that `akg dataset fetch` fills (for scripts: `$(akg dataset path)/AKG_pruned.tsv`)."""
+    from akg.config import Settings
+    from akg_loader.dataset import installed
+
+    settings = Settings.from_env()
+    if as_json:
+        files = {k: str(v) if v else None for k, v in installed(settings=settings).items()}
+        echo_json({"data_dir": str(settings.data_dir), "label_sets_dir": str(settings.label_sets_dir), "files": files})
+    else:
+        click.echo(str(settings.data_dir))

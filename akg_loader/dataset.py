@@ -1,6 +1,7 @@
 """`akg dataset fetch`: the AKG and the SALT label mapping at pinned commits, sha256-checked.
 
-Files land in DEST (default `./AKG_dataset`): the AKG's three TSV files at its root and SALT's
+Files land in DEST (default: the data folder of the settings, AKG_HOME/data or $AKG_DATA_DIR, so
+every command finds them from any directory): the AKG's three TSV files at its root and SALT's
 mapping under `label_sets/`. Each is written to a temporary name and renamed only after its
 checksum matched, so a failed or interrupted fetch never leaves a wrong file in place.
 `--from DIR` copies a local copy instead (checked the same way); AKG_DATASET_MIRROR replaces the
@@ -17,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from akg.config import Settings
 from akg.errors import AkgError, InputError, IntegrityError
 
 DEFAULT_HOST = "https://raw.githubusercontent.com"
@@ -72,12 +74,16 @@ def _install(tmp: Path, target: Path, item: DataFile, origin: str) -> str:
     return actual
 
 
-def fetch(dest: Path = Path("AKG_dataset"), *, from_dir: Path | None = None, mirror: str | None = None,
-          timeout: float = 60.0) -> list[Fetched]:
-    dest = Path(dest)
-    host = (mirror or os.environ.get("AKG_DATASET_MIRROR") or DEFAULT_HOST).rstrip("/")
+def fetch(dest: Path | None = None, *, from_dir: Path | None = None, mirror: str | None = None,
+          timeout: float = 60.0, settings: Settings | None = None) -> list[Fetched]:
+    """Install the pinned files into `dest` (default: the settings' data folder); see the module doc."""
+    settings = settings or Settings.from_env()
+    dest = Path(dest) if dest is not None else settings.data_dir
+    host = (mirror or settings.dataset_mirror or DEFAULT_HOST).rstrip("/")
+    if dest.exists() and not dest.is_dir():
+        raise InputError("the destination is not a folder", file=str(dest))
     if from_dir is not None and not Path(from_dir).is_dir():
-        raise InputError("--from: not a directory", file=str(from_dir))
+        raise InputError("the folder to copy from is not a folder", file=str(from_dir))
     done = []
     for item in MANIFEST:
         target = dest / item.relpath
@@ -106,3 +112,9 @@ def fetch(dest: Path = Path("AKG_dataset"), *, from_dir: Path | None = None, mir
         finally:
             tmp.unlink(missing_ok=True)
     return done
+
+
+def installed(dest: Path | None = None, *, settings: Settings | None = None) -> dict[str, Path | None]:
+    """Each pinned file's path under `dest` (default: the data folder), or None where it is missing."""
+    dest = Path(dest) if dest is not None else (settings or Settings.from_env()).data_dir
+    return {item.relpath: (dest / item.relpath if (dest / item.relpath).is_file() else None) for item in MANIFEST}

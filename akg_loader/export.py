@@ -2,7 +2,7 @@
 
 `akg export -o train.tsv` writes `train.tsv` (head<TAB>relation<TAB>tail, sorted by code point,
 no header: PyKEEN's format) and `train.tsv.meta.json` with the hash of exactly those rows (equal to
-the file's own sha256), the filters, and the graph's version at export time (akg.hashing.set_version
+the file's own sha256), the filters, and the graph's version at export time (akg.graph_state: set_version
 of the accepted triples, as `akg versions` lists it).
 """
 
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from akg import queries
-from akg.graph import Graph
 from akg.files import commit, stage
-from akg.hashing import content_hash, set_version, tsv_lines
+from akg.graph import Graph
+from akg.graph_state import read_state, version_of
+from akg.hashing import content_hash, tsv_lines
 
 SPLITS = ("train", "test")
 STATUSES = ("accepted", "rejected", "pending")
@@ -36,37 +36,18 @@ class Export:
                 "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **extra}
 
 
-def _state(graph: Graph) -> list[tuple[str, str, str, str, str]]:
-    return [(r["head"], r["relation"], r["tail"], r["status"] or "", r["split"] or "")
-            for r in graph.read(queries.get("graph_state_triples"))]
-
-
-def _version(state) -> str:
-    return set_version((h, r, t) for h, r, t, st, _ in state if st == "accepted")
-
-
-def graph_version(graph: Graph) -> str:
-    """The graph's version: changes whenever a triple becomes accepted or stops being accepted."""
-    return _version(_state(graph))
-
-
-def state_hash(graph: Graph) -> str:
-    """Hash of every triple with its status and split: changes with any write to a triple's status."""
-    return content_hash(_state(graph))
-
-
 def export_triples(graph: Graph, *, split: str | None = "train", status: str | None = "accepted") -> Export:
     """The triples with this split and status (None: any), and the graph's version, from one read."""
-    state = _state(graph)
+    state = read_state(graph)
     triples = sorted({(h, r, t) for h, r, t, st, sp in state
                       if (split is None or sp == split) and (status is None or st == status)})
-    return Export(triples, content_hash(triples), _version(state), split, status)
+    return Export(triples, content_hash(triples), version_of(state), split, status)
 
 
 def split_triples(graph: Graph, status: str = "accepted") -> tuple[Export, Export]:
     """The train and test exports of one consistent read (for training and evaluation)."""
-    state = _state(graph)
-    version = _version(state)
+    state = read_state(graph)
+    version = version_of(state)
     out = []
     for split in ("train", "test"):
         triples = sorted({(h, r, t) for h, r, t, st, sp in state if sp == split and st == status})

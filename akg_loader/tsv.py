@@ -74,14 +74,14 @@ def infer_source(path: Path, source: str | None) -> str:
     if source is not None:
         source = source.strip().lower()
         if not _SOURCE_NAME.match(source):
-            raise InputError(f"--source {source!r}: use a short lower-case name such as raw, pruned or test")
+            raise InputError(f"source name {source!r}: use a short lower-case name such as raw, pruned or test")
         return source
     stem = path.name.lower()
     for known in KNOWN_SOURCES:
         # a whole word of the name ('AKG_test.tsv'), never part of one ('latest.tsv', 'straw.tsv')
         if re.search(rf"(?<![a-z]){known}(?![a-z])", stem):
             return known
-    raise InputError("cannot tell the source from the file name; pass --source (raw, pruned, test or a name of yours)",
+    raise InputError("cannot tell the source from the file name: give it (raw, pruned, test or a name of yours; --source on the command line)",
                      file=str(path))
 
 

@@ -55,7 +55,7 @@ def run(graph, a, home: Path) -> dict:
     from kge.presets import preset
     from kge.store import models_root
     from kge.workflows import train_from_graph
-    from reasoning.encoders import EncoderSpec, load_encoder
+    from akg.encoders import EncoderSpec, load_encoder
     from reasoning.fusion import FusionSettings, weighted_lme
     from reasoning.prompts import EnrichSettings
     from reasoning.refine import Refiner, embed_clips

@@ -115,7 +115,7 @@ def decide(graph: Graph, decisions: list[Decision], *, by: str, note: str | None
     """Apply decisions as one change (all or nothing); `action` names the change (default: the decisions')."""
     by = (by or "").strip()
     if not by:
-        raise InputError("say who decides: --by NAME")
+        raise InputError("say who decides: the curator's name is empty")
     if not decisions:
         raise InputError("no decisions given")
     # Judged against one consistent read; commit() checks that nothing moved since.

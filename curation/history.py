@@ -37,7 +37,7 @@ def parse_since(text: str) -> str:
             moment = moment.replace(tzinfo=timezone.utc)
         return moment.astimezone(timezone.utc).isoformat()
     except ValueError:
-        raise InputError(f"--since wants a date like 2026-11-22 or 2026-11-22T09:30, got {text!r}") from None
+        raise InputError(f"a start date must look like 2026-11-22 or 2026-11-22T09:30, got {text!r}") from None
 
 
 def changes_since(graph: Graph, since: str | None = None, limit: int = 100) -> list[dict]:

@@ -28,7 +28,7 @@ def candidates(graph: Graph, predictor, *, top: int, relations: set[str] | None 
                progress: Callable[[int], None] | None = None) -> list[tuple[tuple[str, str, str], float]]:
     """The `top` best new triples by model score, best first."""
     if top < 1:
-        raise InputError("--top must be at least 1")
+        raise InputError("the number of suggestions per pair (top) must be at least 1")
     # One read: the tails each pair has with any status (skipped), and the accepted training pairs.
     present: dict[tuple[str, str], set[str]] = defaultdict(set)
     train_pairs: set[tuple[str, str]] = set()

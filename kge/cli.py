@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from akg.cli import echo_json, progress_enabled
 from akg.config import Settings
 from akg.connect import connect
 from akg.errors import InputError
+from kge.presets import PRESETS
 
 
 def _warn(message: str | None) -> None:
@@ -49,25 +49,9 @@ def _side_by_side(rows: list[tuple[str, dict]]) -> list[str]:
     return lines
 
 
-def _grounding_options(grounded: str | None, encoder: str | None, fusion: str | None, projection: str | None,
-                       modality_dropout: float | None, base: dict | None) -> dict | None:
-    """The grounding of `akg train`'s options over the preset's (None: a plain model)."""
-    given = {"encoder": encoder, "fusion": fusion, "projection": projection, "modality_dropout": modality_dropout}
-    if grounded is None and base is None:
-        named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
-        if named:
-            raise InputError(f"{', '.join(named)} only apply to a grounded model: add --grounded text")
-        return None
-    from kge.grounded import Grounding
-
-    merged = {**(base or {}), **({"modality": grounded} if grounded else {}),
-              **{k: v for k, v in given.items() if v is not None}}
-    return Grounding.from_dict(merged).as_dict()  # checks every value: a clear error for a bad one
-
-
 @click.command()
-@click.option("--preset", help="fast (lean loop, the default), grounded (the default with --grounded) "
-                               "or paper (config 001).")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)),
+              help="fast (lean loop, the default), grounded (the default with --grounded) or paper (config 001).")
 @click.option("--model", "model_name", help="Any PyKEEN model (TransE, DistMult, ComplEx, RotatE, ...).")
 @click.option("--dim", "embedding_dim", type=int, help="Embedding dimension.")
 @click.option("--lr", "learning_rate", type=float, help="Adam learning rate.")
@@ -100,22 +84,12 @@ def train(preset: str | None, model_name: str | None, name: str | None, grounded
     akg train                                   # RotatE, the fast preset
     akg train --grounded text --fusion average  # grounded in the entities' names (the grounded preset)
     """
-    from kge.presets import preset as get_preset
+    from kge.presets import configure
     from kge.workflows import train_from_graph
 
-    config = get_preset(preset or ("grounded" if grounded else "fast"))
-    grounding = _grounding_options(grounded, encoder, fusion, projection, modality_dropout, config.grounding)
-    config = dataclasses.replace(config, grounding=grounding)
-    if model_name:
-        from kge.train import model_class
-
-        cls = model_class(model_name)  # a clear error for an unknown name, before anything runs
-        config = config.with_overrides(model=cls.__name__)
-        if cls.__name__ != "RotatE" and config.training_loop == "lean" and not overrides.get("training_loop"):
-            # the lean loop is RotatE's; other models use PyKEEN's own sLCWA loop and loss
-            config = dataclasses.replace(config, training_loop="slcwa", negatives=min(config.negatives, 16),
-                                         loss=None, loss_kwargs={}, preset=f"{config.preset}-slcwa")
-    config = config.with_overrides(**overrides)  # checks every value (kge.presets.TrainConfig.validate)
+    config = configure(preset_name=preset, model=model_name, grounded=grounded,
+                       grounding={"encoder": encoder, "fusion": fusion, "projection": projection,
+                                  "modality_dropout": modality_dropout}, **overrides)
     settings = Settings.from_env()
     from kge.store import models_root
 

@@ -8,7 +8,7 @@ fingerprint of its weights, so two encoders that could embed differently never s
   loaded by sentence-transformers from the package's own folder with the hub switched off, so it
   never contacts the network.
 - `clap`: the text tower of the configured CLAP model (AKG_CLAP_MODEL or AKG_CLAP_CHECKPOINT,
-  through `reasoning.encoders`), so that entity features live in the space CLAP's prompts use.
+  through `akg.encoders`), so that entity features live in the space CLAP's prompts use.
 - `auto`: `clap` when a CLAP model is configured, else `minilm`.
 
 The cache (`AKG_HOME/cache/features/`) holds one safetensors file per (encoder id, entity set):
@@ -111,12 +111,12 @@ class MiniLMEncoder:
 
 
 class ClapTextEncoder:
-    """The text tower of a CLAP encoder of `reasoning.encoders` (the configured one by default)."""
+    """The text tower of a CLAP encoder of `akg.encoders` (the configured one by default)."""
 
     kind = "clap"
 
     def __init__(self, clap=None, *, spec=None, device: str = "cpu"):
-        from reasoning.encoders import EncoderSpec, load_encoder
+        from akg.encoders import EncoderSpec, load_encoder
 
         if clap is None:
             self.spec = spec or EncoderSpec.from_env(device=device)
@@ -139,7 +139,10 @@ class ClapTextEncoder:
 
 
 def clap_configured() -> bool:
-    return bool(os.environ.get("AKG_CLAP_MODEL") or os.environ.get("AKG_CLAP_CHECKPOINT"))
+    from akg.config import Settings
+
+    settings = Settings.from_env()
+    return bool(settings.clap_model or settings.clap_checkpoint)
 
 
 def resolve_kind(kind: str) -> str:
@@ -156,7 +159,7 @@ def load_text_encoder(kind: str = "auto", *, clap_spec: dict | None = None, devi
     kind = resolve_kind(kind)
     if kind == "minilm":
         return MiniLMEncoder(device=device)
-    from reasoning.encoders import EncoderSpec
+    from akg.encoders import EncoderSpec
 
     spec = EncoderSpec(**{**clap_spec, "device": device}) if clap_spec else EncoderSpec.from_env(device=device)
     return ClapTextEncoder(spec=spec, device=device)

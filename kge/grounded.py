@@ -68,7 +68,7 @@ class Grounding:
         from kge.features import ENCODERS
 
         if self.modality not in MODALITIES:
-            raise InputError(f"--grounded {self.modality!r}: only 'text' is available")
+            raise InputError(f"grounding modality {self.modality!r}: only 'text' is available")
         if self.encoder not in ENCODERS:
             raise InputError(f"unknown encoder {self.encoder!r}: use {', '.join(ENCODERS)}")
         if self.fusion not in FUSIONS:

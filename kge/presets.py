@@ -125,3 +125,44 @@ def preset(name: str) -> TrainConfig:
         return PRESETS[name]
     except KeyError:
         raise InputError(f"unknown preset {name!r}; choose from {', '.join(sorted(PRESETS))}") from None
+
+
+GROUNDING_KEYS = ("encoder", "fusion", "projection", "modality_dropout")
+
+
+def configure(*, preset_name: str | None = None, model: str | None = None, grounded: str | None = None,
+              grounding: dict | None = None, **overrides) -> TrainConfig:
+    """The training configuration for what the user asked, the one rule for the CLI and the Python API.
+
+    The preset (default `fast`, or `grounded` when `grounded` names a modality) gives every setting;
+    `grounding` (encoder, fusion, projection, modality_dropout) refines a grounded preset's; `model`
+    picks any PyKEEN model: RotatE keeps the preset's lean loop, other models train with PyKEEN's own
+    sLCWA loop and loss (at most 16 negatives per positive) unless a loop is named in `overrides`;
+    `overrides` (embedding_dim, learning_rate, epochs, ...) come last. Every value is checked.
+    """
+    grounding = {k: v for k, v in (grounding or {}).items() if v is not None}
+    unknown = sorted(set(grounding) - set(GROUNDING_KEYS))
+    if unknown:
+        raise InputError(f"unknown grounding setting(s) {', '.join(unknown)}; use {', '.join(GROUNDING_KEYS)}")
+    config = preset(preset_name or ("grounded" if grounded else DEFAULT_PRESET))
+    if grounded is None and config.grounding is None:
+        if grounding:
+            raise InputError(f"{', '.join(sorted(grounding))} only apply to a grounded model: ground it in text "
+                             "(a grounded preset, or grounded='text')")
+        merged = None
+    else:
+        from kge.grounded import Grounding
+
+        merged = {**(config.grounding or {}), **({"modality": grounded} if grounded else {}), **grounding}
+        merged = Grounding.from_dict(merged).as_dict()  # checks every value: a clear error for a bad one
+    config = dataclasses.replace(config, grounding=merged)
+    if model:
+        from kge.train import model_class
+
+        cls = model_class(model)  # a clear error for an unknown name, before anything runs
+        config = config.with_overrides(model=cls.__name__)
+        if cls.__name__ != "RotatE" and config.training_loop == "lean" and not overrides.get("training_loop"):
+            # the lean loop is RotatE's; other models use PyKEEN's own sLCWA loop and loss
+            config = dataclasses.replace(config, training_loop="slcwa", negatives=min(config.negatives, 16),
+                                         loss=None, loss_kwargs={}, preset=f"{config.preset}-slcwa")
+    return config.with_overrides(**{k: v for k, v in overrides.items() if v is not None})  # checks (validate)

@@ -106,7 +106,7 @@ def train(config: TrainConfig, factory: TriplesFactory, *, progress: bool = Fals
     (one row per entity id of the factory, kge/features.py)."""
     config.validate()
     if config.device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available here (use --device cpu)")
+        raise InputError("device cuda: no CUDA device is available here (use the cpu)")
     if config.grounding and features is None:
         raise InputError("a grounded model needs the features of its entities")
     check_fits(config, factory, features=features)

@@ -11,6 +11,11 @@ from akg.cli import echo_json, progress_enabled
 from akg.config import Settings
 from akg.connect import connect
 from akg.errors import InputError
+from reasoning.classify import DEFAULT_LABELS, DEFAULT_MAX_SECONDS, DEFAULT_TOP_K
+from reasoning.fusion import FusionSettings
+from reasoning.prompts import EnrichSettings
+
+ENRICH, FUSION = EnrichSettings(), FusionSettings()  # the library's defaults, shown in --help
 
 
 def encoder_options(f):
@@ -29,13 +34,13 @@ def encoder_options(f):
 
 def enrich_options(f):
     for opt in reversed([
-        click.option("--labels", "labels", default="esc50", show_default=True, help="A label set (akg labels list) or a label file."),
+        click.option("--labels", "labels", default=DEFAULT_LABELS, show_default=True, help="A label set (akg labels list) or a label file."),
         click.option("--relations", help="Comma-separated relations for enrichment, or 'all' (default: a documented six)."),
-        click.option("--top-m", type=int, default=3, show_default=True, help="Predicted tails per relation."),
+        click.option("--top-m", type=int, default=ENRICH.top_m, show_default=True, help="Predicted tails per relation."),
         click.option("--kge-model", help="KGE model for predicted tails (default: the latest)."),
         click.option("--no-kge", is_flag=True, help="Known tails from the graph only."),
-        click.option("--template", default="{label}, {tail}", show_default=True, help="Enriched prompt template."),
-        click.option("--base-template", default="{label}", show_default=True, help="Base prompt template."),
+        click.option("--template", default=ENRICH.template, show_default=True, help="Enriched prompt template."),
+        click.option("--base-template", default=ENRICH.base_template, show_default=True, help="Base prompt template."),
     ]):
         f = opt(f)
     return f
@@ -43,16 +48,24 @@ def enrich_options(f):
 
 def fusion_options(f):
     for opt in reversed([
-        click.option("--fusion", "method", type=click.Choice(["lse", "reliability"]), default="lse", show_default=True),
-        click.option("--temperature", type=float, default=0.05, show_default=True, help="Log-sum-exp temperature."),
-        click.option("--top-k", type=int, default=10, show_default=True, help="Labels refined per clip."),
+        click.option("--fusion", "method", type=click.Choice(["lse", "reliability"]), default=FUSION.method, show_default=True),
+        click.option("--temperature", type=float, default=FUSION.temperature, show_default=True, help="Log-sum-exp temperature."),
+        click.option("--top-k", type=int, default=DEFAULT_TOP_K, show_default=True, help="Labels refined per clip."),
     ]):
         f = opt(f)
     return f
 
 
+def fusion_from(method: str, temperature: float):
+    """FusionSettings from the options; a bad value is an input error (one line)."""
+    try:
+        return FusionSettings(method=method, temperature=temperature)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+
+
 def _specs(backend, model, checkpoint, fusion, audio_model, device, allow_download, relations, top_m, template, base_template):
-    from reasoning.encoders import EncoderSpec
+    from akg.encoders import EncoderSpec
     from reasoning.prompts import EnrichSettings
 
     spec = EncoderSpec.from_env(backend=backend, model=model, checkpoint=checkpoint, fusion=fusion,
@@ -67,7 +80,7 @@ def _specs(backend, model, checkpoint, fusion, audio_model, device, allow_downlo
 @encoder_options
 @enrich_options
 @fusion_options
-@click.option("--max-seconds", type=float, default=600.0, show_default=True, help="Refuse longer clips.")
+@click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True, help="Refuse longer clips.")
 @click.option("--explain/--no-explain", default=True, show_default=True, help="Show the prompts that moved each label.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def classify(clips, backend, model, checkpoint, fusion, audio_model, device, allow_download, labels, relations,
@@ -75,43 +88,27 @@ def classify(clips, backend, model, checkpoint, fusion, audio_model, device, all
     """Zero-shot classification of CLIPS by CLAP, refined with the AKG's known and predicted facts."""
     from tqdm import tqdm
 
-    from reasoning.fusion import FusionSettings
-    from reasoning.refine import embed_clips
-    from reasoning.workflows import open_session, refiner
+    from reasoning.classify import classify_clips, session_summary
+    from reasoning.workflows import open_session
 
     spec, enrich = _specs(backend, model, checkpoint, fusion, audio_model, device, allow_download, relations,
                           top_m, template, base_template)
-    try:
-        fusion_settings = FusionSettings(method=method, temperature=temperature)
-    except ValueError as e:
-        raise InputError(str(e)) from None
+    fusion_settings = fusion_from(method, temperature)
     settings = Settings.from_env()
     with connect(settings) as graph:
         session = open_session(graph, settings, labels=labels, encoder_spec=spec, enrich=enrich,
                                kge_model=kge_model, use_kge=not no_kge)
     for note in session.predictor.stored.notes if session.predictor else []:
         click.echo(f"warning: {note}", err=True)
-    ref = refiner(session, fusion_settings, top_k)
     with tqdm(total=len(clips), desc="audio", unit="clip", disable=not progress_enabled(), file=sys.stderr) as bar:
-        outcomes = embed_clips(session.encoder, list(clips), session.audio_cache, max_seconds=max_seconds, progress=bar.update)
-    texts = session.bank.label_texts
-    results, failed = [], 0
+        outcomes = classify_clips(session, list(clips), fusion=fusion_settings, top_k=top_k, max_seconds=max_seconds,
+                                  explain=explain, progress=bar.update)
     for o in outcomes:
         if o.error:
-            failed += 1
-            results.append({"clip": o.path, "error": o.error})
             click.echo(f"error: {o.error}", err=True)
-            continue
-        r = ref.refine(o.embedding)
-        entry = {"clip": o.path,
-                 "baseline": [{"label": texts[i], "score": round(float(r.baseline[i]), 6)} for i in r.top],
-                 "refined": [{"label": texts[i], "score": round(float(r.refined[i]), 6)} for i in r.ranked(top_k)]}
-        if explain:
-            entry["explanation"] = {texts[i]: e for i, e in ref.explain(o.embedding, r).items()}
-        results.append(entry)
-    meta = {"labels": session.label_set.key, "coverage": session.label_set.coverage(), "encoder": session.encoder.identity,
-            "kge_model": session.predictor.stored.name if session.predictor else None, "prompts": len(session.bank.prompts),
-            "prompt_bank_cached": session.bank_from_cache, "fusion": fusion_settings.__dict__, "top_k": top_k}
+    failed = sum(1 for o in outcomes if o.error)
+    results = [o.as_dict() for o in outcomes]
+    meta = session_summary(session, fusion_settings, top_k)
     if as_json:
         echo_json({"settings": meta, "clips": results})
     else:
@@ -122,10 +119,8 @@ def classify(clips, backend, model, checkpoint, fusion, audio_model, device, all
             if "error" in entry:
                 continue
             click.echo(f"\n{entry['clip']}")
-            base_rank = {b["label"]: n for n, b in enumerate(entry["baseline"], 1)}
             for n, item in enumerate(entry["refined"], 1):
-                was = f"baseline #{base_rank[item['label']]}" if item["label"] in base_rank else f"baseline below #{top_k}"
-                click.echo(f"  {n:2d}. {item['label']:32s} {item['score']:.4f}  ({was})")
+                click.echo(f"  {n:2d}. {item['label']:32s} {item['score']:.4f}  (baseline #{item['baseline_rank']})")
             for label, e in list(entry.get("explanation", {}).items())[:3]:
                 if e["prompts"]:
                     click.echo(f"     {label}: {e['change']:+.4f} from {e['prompts_used']} prompts; most: " + "; ".join(

@@ -39,7 +39,7 @@ def _open_graph(use_graph: bool):
 
 mapping_option = click.option("--mapping", type=click.Path(path_type=Path), default=None,
                               help="salt_event_mapping.tsv or its folder (default: $AKG_LABEL_SETS_DIR, "
-                                   "else ./AKG_dataset/label_sets)")
+                                   "else AKG_HOME/data/label_sets, where `akg dataset fetch` puts it)")
 graph_option = click.option("--graph/--no-graph", "use_graph", default=True, show_default=True,
                             help="choose AKG entities and show coverage (when a graph is reachable)")
 json_option = click.option("--json", "as_json", is_flag=True, help="print JSON")

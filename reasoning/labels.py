@@ -37,6 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from akg.errors import InputError
+from akg.config import Settings
 from akg.files import read_input
 from akg.names import normalise_name
 
@@ -44,7 +45,6 @@ MAPPING_FILE = "salt_event_mapping.tsv"
 ROOTS_FILE = "salt_event_roots.json"
 MAPPING_HEADER = ("standard_event", "dataset_label", "dataset")
 ENV_DIR = "AKG_LABEL_SETS_DIR"
-DEFAULT_DIR = Path("AKG_dataset") / "label_sets"
 
 # SALT dataset name -> (key, title). A dataset of the mapping that is not here gets its name in
 # lower case as key and its name as title.
@@ -129,9 +129,10 @@ class LabelSet:
 # Finding and reading SALT's files
 
 
-def find_mapping(explicit: Path | str | None = None) -> Path:
-    """The SALT mapping: `explicit` (the file or its folder), else $AKG_LABEL_SETS_DIR, else
-    ./AKG_dataset/label_sets (where `akg dataset fetch` puts it)."""
+def find_mapping(explicit: Path | str | None = None, *, settings: Settings | None = None) -> Path:
+    """The SALT mapping: `explicit` (the file or its folder), else the label sets folder of the settings
+    ($AKG_LABEL_SETS_DIR, else the data folder where `akg dataset fetch` put it: AKG_HOME/data/label_sets).
+    The current directory plays no part, so every command finds it from anywhere."""
     if explicit is not None:
         path = Path(explicit)
         if path.is_dir():
@@ -139,19 +140,16 @@ def find_mapping(explicit: Path | str | None = None) -> Path:
         if not path.is_file():
             raise InputError("no such file (the SALT label mapping)", file=str(path))
         return path
-    env = os.environ.get(ENV_DIR)
-    if env:
-        path = Path(env) / MAPPING_FILE
-        if not path.is_file():
-            raise InputError(f"{ENV_DIR}={env}: there is no {MAPPING_FILE} in that folder; point it at the "
-                             "label_sets folder written by `akg dataset fetch`")
-        return path
-    path = DEFAULT_DIR / MAPPING_FILE
+    settings = settings or Settings.from_env()
+    path = settings.label_sets_dir / MAPPING_FILE
     if path.is_file():
         return path
-    raise InputError(f"the SALT label mapping was not found ({path} does not exist and {ENV_DIR} is not set): "
-                     "run `akg dataset fetch` (or `akg dataset fetch --from DIR` with a local copy), "
-                     f"or set {ENV_DIR} to a folder holding {MAPPING_FILE} and {ROOTS_FILE}")
+    if settings.label_sets_from_env:
+        raise InputError(f"{ENV_DIR}={settings.label_sets_dir}: there is no {MAPPING_FILE} in that folder; point it "
+                         "at the label_sets folder written by `akg dataset fetch`")
+    raise InputError(f"the SALT label mapping was not found ({path} does not exist): run `akg dataset fetch` "
+                     "(or `akg dataset fetch --from DIR` with a local copy), or set "
+                     f"{ENV_DIR} to a folder holding {MAPPING_FILE} and {ROOTS_FILE}")
 
 
 def _stamp(path: Path) -> tuple[str, int, int]:

@@ -55,9 +55,9 @@ class EnrichSettings:
             if needs - fields:
                 raise InputError(f"prompt template {t!r} lacks {', '.join('{' + n + '}' for n in sorted(needs - fields))}")
         if self.top_m < 0 or self.max_prompts < 0:
-            raise InputError("--top-m and the prompt limit must not be negative")
+            raise InputError("top_m (predicted tails per relation) and the prompt limit must not be negative")
         if not self.relations:
-            raise InputError("--relations names no relation")
+            raise InputError("the relation list names no relation")
 
     @classmethod
     def parse_relations(cls, text: str | None) -> tuple[str, ...]:

@@ -33,7 +33,7 @@ class Refinement:
 class Refiner:
     def __init__(self, bank: PromptBank, fusion: FusionSettings = FusionSettings(), top_k: int = 10):
         if top_k < 1:
-            raise AkgError("--top-k must be at least 1")
+            raise AkgError("top_k (labels refined per clip) must be at least 1")
         self.bank, self.fusion, self.top_k = bank, fusion, top_k
         known = np.array([f.kind == "known" for f in bank.facts], dtype=bool)
         conf = np.array([f.confidence for f in bank.facts], dtype=np.float64)
@@ -123,7 +123,7 @@ class ClipOutcome:
 def embed_clips(encoder, paths: list[Path], cache: AudioEmbeddingCache | None, *, max_seconds: float,
                 batch: int = 8, progress=None) -> list[ClipOutcome]:
     """Embeddings of the clips; a clip that cannot be read gets its error and the others go on."""
-    from reasoning.audio import file_sha256, load_audio
+    from akg.audio import file_sha256, load_audio
 
     outcomes, pending = [], []
     for path in paths:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from akg.config import Settings
 from akg.errors import InputError
-from reasoning.encoders import EncoderSpec, load_encoder
+from akg.encoders import EncoderSpec, load_encoder
 from reasoning.fusion import FusionSettings
 from reasoning.prompts import EnrichSettings, PromptBank, build_bank
 from reasoning.refine import AudioEmbeddingCache, Refiner
@@ -60,7 +60,7 @@ class Session:
 
 def open_session(graph, settings: Settings, *, labels: str, encoder_spec: EncoderSpec, enrich: EnrichSettings,
                  kge_model: str | None = None, use_kge: bool = True, encoder=None) -> Session:
-    from akg_loader.export import graph_version
+    from akg.graph_state import graph_version
 
     encoder = encoder or load_encoder(encoder_spec)
     label_set = load_label_set(graph, labels)

@@ -42,25 +42,39 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _dataset_dir() -> Path | None:
-    """The AKG reference files: $AKG_DATASET_DIR, ./AKG_dataset (after `akg dataset fetch`), or ../shared."""
-    for candidate in (os.environ.get("AKG_DATASET_DIR"), REPO / "AKG_dataset", REPO.parent / "shared" / "AKG_dataset"):
+    """The AKG reference files: $AKG_DATASET_DIR, ../shared beside the checkout, or the user's data folder
+    (where `akg dataset fetch` put them: AKG_HOME/data or $AKG_DATA_DIR, read before the tests replace
+    AKG_HOME with their own)."""
+    try:
+        fetched = Settings.from_env().data_dir
+    except Exception:  # broken user settings: the tests set their own; the fetched copy is just not found
+        fetched = None
+    for candidate in (os.environ.get("AKG_DATASET_DIR"), REPO.parent / "shared" / "AKG_dataset", fetched):
         if candidate and (Path(candidate) / "AKG_pruned.tsv").is_file():
             return Path(candidate)
     return None
 
 
+DATASET_DIR = _dataset_dir()  # at import, before any fixture changes the environment
+
+
 @pytest.fixture(scope="session")
 def akg_dir() -> Path:
-    found = _dataset_dir()
-    if found is None:
+    if DATASET_DIR is None:
         pytest.skip("the AKG reference files are not here: run `akg dataset fetch` (or set AKG_DATASET_DIR)")
-    return found
+    return DATASET_DIR
 
 
 @pytest.fixture(scope="session")
-def shared_dir(akg_dir: Path) -> Path:
-    """A folder laid out like ../shared (AKG_dataset/ and label_sets/), for `akg dataset fetch --from`."""
-    return akg_dir.parent
+def shared_dir(akg_dir: Path, tmp_path_factory) -> Path:
+    """A folder laid out like ../shared (AKG_dataset/ and label_sets/), for `akg dataset fetch --from`.
+    The data folder of `akg dataset fetch` holds label_sets/ inside instead: linked into that layout."""
+    if (akg_dir.parent / "label_sets").is_dir():
+        return akg_dir.parent
+    root = tmp_path_factory.mktemp("shared-layout")
+    (root / "AKG_dataset").symlink_to(akg_dir)
+    (root / "label_sets").symlink_to(akg_dir / "label_sets")
+    return root
 
 
 @pytest.fixture(scope="session")

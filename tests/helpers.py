@@ -56,7 +56,7 @@ def load_akg_with_small_kge(graph, akg_dir: Path, home: Path, *, name: str, eval
 
 def snapshot(graph) -> tuple:
     """Everything a console query must leave as it was: schema, labels, types, counts, triples' state."""
-    from akg_loader.export import state_hash
+    from akg.graph_state import state_hash
 
     return (sorted(r["name"] for r in graph.read("SHOW INDEXES")),
             sorted(r["name"] for r in graph.read("SHOW CONSTRAINTS")),

@@ -1,4 +1,4 @@
-"""reasoning.audio: decoding real files of every supported format, resampling, windows, and bad inputs.
+"""akg.audio: decoding real files of every supported format, resampling, windows, and bad inputs.
 
 Every clip is written by the test itself with soundfile, so nothing here needs a fixture on disk
 (and nothing here asks for the graph server).
@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from akg.errors import AkgError, InputError
-from reasoning.audio import (
+from akg.audio import (
     DEFAULT_MAX_SECONDS,
     SUPPORTED,
     AudioError,

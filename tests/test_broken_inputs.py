@@ -424,7 +424,7 @@ def _bad_entries(path: Path):
 
 
 def test_audio_cache_treats_bad_entries_as_misses(tmp_path):
-    from reasoning.audio import file_sha256
+    from akg.audio import file_sha256
     from reasoning.refine import AudioEmbeddingCache, embed_clips
 
     clip = tmp_path / "tone.wav"

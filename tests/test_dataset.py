@@ -149,7 +149,7 @@ def test_fetch_from_flat_folder(local_copy, tmp_path):
 def test_fetch_from_not_a_directory(tmp_path):
     res = akg("dataset", "fetch", "--from", str(tmp_path / "nowhere"), "--dest", str(tmp_path / "x"))
     assert res.exit_code != 0
-    assert "--from" in res.output and str(tmp_path / "nowhere") in res.output
+    assert "the folder to copy from is not a folder" in res.output and str(tmp_path / "nowhere") in res.output
     assert files_under(tmp_path / "x") == []
 
 
@@ -157,7 +157,7 @@ def test_dest_is_a_file(shared_dir, tmp_path):
     dest = tmp_path / "x"
     dest.write_text("not a folder")
     res = akg("dataset", "fetch", "--from", str(shared_dir), "--dest", str(dest))
-    assert res.exit_code != 0 and "--dest is not a directory" in res.output
+    assert res.exit_code != 0 and "the destination is not a folder" in res.output and str(dest) in res.output
     assert dest.read_text() == "not a folder"
 
 

@@ -276,7 +276,7 @@ def test_cli_train_grounded_and_bad_input(sliced, run_cli):
     bad = run_cli("train", "--grounded", "text", "--fusion", "product")
     assert bad.exit_code == 2 and "'product' is not one of" in bad.output
     bad = run_cli("train", "--fusion", "concat")
-    assert bad.exit_code == 1 and "only apply to a grounded model: add --grounded text" in bad.output
+    assert bad.exit_code == 1 and "fusion only apply to a grounded model: ground it in text" in bad.output
     bad = run_cli("train", "--grounded", "text", "--modality-dropout", "1.5")
     assert bad.exit_code == 1 and "modality dropout must be a number in [0, 1), got 1.5" in bad.output
     with pytest.raises(InputError, match="unknown fusion 'sum'"):
@@ -300,7 +300,7 @@ def clap_dir(tmp_path_factory) -> Path:
 def test_clap_grounding_and_labels_without_entity(trained, sliced, clap_dir, server_env, monkeypatch, tmp_path):
     from akg.config import Settings
     from kge.workflows import train_from_graph
-    from reasoning.encoders import EncoderSpec, load_encoder
+    from akg.encoders import EncoderSpec, load_encoder
     from reasoning.prompts import EnrichSettings
     from reasoning.workflows import open_session
 

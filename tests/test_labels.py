@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from akg.config import Settings
 from akg.errors import InputError
 from reasoning import labels as L
-from reasoning.labels_cli import NO_ENTITY, labels as labels_cli
+from reasoning.cli_labels import NO_ENTITY, labels as labels_cli
 
 PAPER_COUNTS = {
     "esc50": 50,
@@ -176,7 +177,7 @@ def test_find_mapping(tmp_path, monkeypatch, label_dir):
         L.find_mapping()
     message = str(e.value)
     assert "akg dataset fetch" in message and "--from DIR" in message and "AKG_LABEL_SETS_DIR" in message
-    assert "AKG_dataset/label_sets/salt_event_mapping.tsv" in message
+    assert str(Settings.from_env().data_dir / "label_sets" / "salt_event_mapping.tsv") in message  # AKG_HOME/data
     monkeypatch.setenv("AKG_LABEL_SETS_DIR", str(tmp_path))
     with pytest.raises(InputError, match="AKG_LABEL_SETS_DIR=.*no salt_event_mapping.tsv"):
         L.find_mapping()
@@ -184,10 +185,18 @@ def test_find_mapping(tmp_path, monkeypatch, label_dir):
         L.find_mapping(tmp_path / "nope.tsv")
     assert L.find_mapping(label_dir) == label_dir / L.MAPPING_FILE  # the folder will do
     assert L.find_mapping(label_dir / L.MAPPING_FILE) == label_dir / L.MAPPING_FILE
+    # the current folder plays no part: a ./AKG_dataset/label_sets there is not looked at ...
     (tmp_path / "AKG_dataset" / "label_sets").mkdir(parents=True)
     (tmp_path / "AKG_dataset" / "label_sets" / L.MAPPING_FILE).write_text("x")
     monkeypatch.delenv("AKG_LABEL_SETS_DIR")
-    assert L.find_mapping() == Path("AKG_dataset") / "label_sets" / L.MAPPING_FILE
+    monkeypatch.setenv("AKG_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(InputError, match="was not found"):
+        L.find_mapping()
+    # ... the data folder is, from any folder
+    (tmp_path / "data" / "label_sets").mkdir(parents=True)
+    (tmp_path / "data" / "label_sets" / L.MAPPING_FILE).write_text("x")
+    monkeypatch.chdir("/")
+    assert L.find_mapping() == tmp_path / "data" / "label_sets" / L.MAPPING_FILE
     monkeypatch.setenv("AKG_LABEL_SETS_DIR", str(label_dir))  # the environment comes first
     assert L.find_mapping() == label_dir / L.MAPPING_FILE
 

@@ -134,7 +134,7 @@ def test_source_argument_wins(tmp_path):
     assert read_file(path, source="Curated").source == "curated"
     parsed = read_file(path, source="test")
     assert (parsed.source, parsed.split) == ("test", "test")
-    with pytest.raises(InputError, match="--source"):
+    with pytest.raises(InputError, match="source name 'bad name!'"):
         read_file(path, source="bad name!")
 
 
@@ -400,3 +400,13 @@ def test_cli_unknown_source(empty_graph, run_cli, tmp_path):
     sources = empty_graph.read("MATCH ()-[r]->() RETURN DISTINCT r.sources AS s")
     assert sources == [{"s": ["mine"]}]
 
+
+
+def test_bundled_mini_graph_matches_its_script():
+    """tests/data/mini_akg_*.tsv are what tests/data/make_mini.py writes (regenerate: python tests/data/make_mini.py)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parent / "data" / "make_mini.py"
+    run = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr

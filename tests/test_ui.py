@@ -322,7 +322,7 @@ def test_audio_without_a_model_says_how_to_configure_one(ui_graph, tmp_path, mon
     assert not at.file_uploader and not at.selectbox  # no controls without a model
 
 
-def test_audio_pick_from_folder_and_upload(ui_graph, clap_dir, tmp_path, monkeypatch):
+def test_audio_pick_from_folder_and_upload(ui_graph, clap_dir, tmp_path, monkeypatch, run_cli):
     clips = tmp_path / "clips"
     (clips / "street").mkdir(parents=True)
     sf.write(clips / "street" / "horn.wav", tone(880, 2.0), 48000)
@@ -338,9 +338,14 @@ def test_audio_pick_from_folder_and_upload(ui_graph, clap_dir, tmp_path, monkeyp
     assert not at.exception, at.exception
     assert at.selectbox[-1].options == [str(Path("street") / "horn.wav")]
     baseline, refined = at.dataframe[0].value, at.dataframe[1].value
-    assert len(baseline) == len(refined) == 5
-    assert set(baseline["label"]) == set(refined["label"])
-    assert list(refined["score"]) == sorted(refined["score"], reverse=True)
+    # the page shows what `akg classify` answers for the same clip and settings (one library function)
+    cli = json.loads(run_cli("classify", str(clips / "street" / "horn.wav"), "--labels", "esc50", "--top-k", "5",
+                             "--json").stdout)["clips"][0]
+    assert list(baseline["label"]) == [b["label"] for b in cli["baseline"]]
+    assert list(baseline["score"]) == [round(b["score"], 4) for b in cli["baseline"]]
+    assert list(refined["label"]) == [r["label"] for r in cli["refined"]]
+    assert list(refined["baseline rank"]) == [r["baseline_rank"] for r in cli["refined"]]
+    assert list(refined["change"]) == [round(r["change"], 4) for r in cli["refined"]]
     assert len(at.expander) == 5 and "prompts" in at.expander[0].label
     kinds = {k for frame in at.dataframe[2:] for k in frame.value["kind"]}
     assert kinds <= {"known", "predicted"} and kinds
@@ -359,7 +364,7 @@ def test_audio_pick_from_folder_and_upload(ui_graph, clap_dir, tmp_path, monkeyp
 
 
 def test_upload_handler_checks_type_size_and_content(tmp_path):
-    from reasoning.audio import AudioError
+    from akg.audio import AudioError
     from ui.uploads import list_clips, stage_upload
 
     good = stage_upload("my clip.wav", wav_bytes(), tmp_path / "staged")

@@ -92,7 +92,7 @@ def stats(key: ConnKey) -> dict:
 
 
 def label_mapping() -> Path:
-    """SALT's mapping file ($AKG_LABEL_SETS_DIR or ./AKG_dataset/label_sets); InputError if missing."""
+    """SALT's mapping file ($AKG_LABEL_SETS_DIR, else AKG_HOME/data/label_sets); InputError if missing."""
     from reasoning import labels
 
     return labels.find_mapping()
@@ -209,7 +209,7 @@ def train_hash(key: ConnKey) -> str:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def graph_version(key: ConnKey) -> str:
-    from akg_loader.export import graph_version as version
+    from akg.graph_state import graph_version as version
 
     return version(_graph(key))
 
@@ -218,7 +218,7 @@ def graph_version(key: ConnKey) -> str:
 
 def encoder_spec():
     """The CLAP encoder the CLI would use without options: AKG_CLAP_MODEL / AKG_CLAP_CHECKPOINT."""
-    from reasoning.encoders import EncoderSpec
+    from akg.encoders import EncoderSpec
 
     return EncoderSpec.from_env()
 
@@ -231,7 +231,7 @@ def _spec_items(spec) -> tuple:
 
 @st.cache_resource(show_spinner="Loading the CLAP model…", max_entries=2)
 def _encoder(spec_items: tuple):
-    from reasoning.encoders import EncoderSpec, load_encoder
+    from akg.encoders import EncoderSpec, load_encoder
 
     return load_encoder(EncoderSpec(**dict(spec_items)))
 
@@ -245,7 +245,7 @@ def encoder(spec):
                    max_entries=4)
 def _session(key: ConnKey, spec_items: tuple, labels: str, kge_model: str | None, use_kge: bool,
              version: str, kge_stamp: tuple | None):
-    from reasoning.encoders import EncoderSpec
+    from akg.encoders import EncoderSpec
     from reasoning.prompts import EnrichSettings
     from reasoning.workflows import open_session
 

@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from reasoning.audio import AudioError
+from akg.audio import AudioError
 
 UPLOAD_TYPES = ("wav", "flac", "ogg", "mp3")
 MAX_UPLOAD_MB = 20
@@ -68,13 +68,14 @@ def probe(path: Path, shown: str | None = None) -> None:
 
 def audio_dir() -> Path | None:
     """The folder of $AKG_AUDIO_DIR, if it is set (it may not exist: the page says so)."""
-    value = os.environ.get(AUDIO_DIR_ENV)
-    return Path(value).expanduser() if value else None
+    from akg.config import Settings
+
+    return Settings.from_env().audio_dir
 
 
 def list_clips(folder: Path, limit: int = MAX_LISTED) -> list[Path]:
     """Audio files under `folder` (recursively, sorted, at most `limit`), by the extensions decoded here."""
-    from reasoning.audio import SUPPORTED
+    from akg.audio import SUPPORTED
 
     found = []
     base = Path(folder).resolve()

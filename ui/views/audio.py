@@ -82,42 +82,36 @@ try:
             st.stop()
 
         st.audio(str(path))
+        from reasoning.classify import classify_clips
         from reasoning.fusion import FusionSettings
-        from reasoning.refine import Refiner, embed_clips
 
         session = resources.reasoning_session(key, spec, labels, use_kge)
-        outcome = embed_clips(session.encoder, [path], session.audio_cache, max_seconds=600.0)[0]
-        if outcome.error:
-            st.error(outcome.error.replace(str(path), shown))
+        fusion = FusionSettings(method=method, temperature=float(temperature))
+        # the same function as `akg classify` and akg.classify(): the same rankings for the same clip
+        result = classify_clips(session, [path], fusion=fusion, top_k=top_k, per_label=8)[0]
+        if result.error:
+            st.error(result.error.replace(str(path), shown))
             st.stop()
-        refiner = Refiner(session.bank, FusionSettings(method=method, temperature=float(temperature)), top_k)
-        result = refiner.refine(outcome.embedding)
-        explanation = refiner.explain(outcome.embedding, result, per_label=8)
-        texts = session.bank.label_texts
 
         cov = session.label_set.coverage()
         st.caption(f"{session.label_set.title}: {cov['with_entity']}/{cov['labels']} labels with an AKG entity; "
                    f"{len(session.bank.prompts)} enriched prompts; KGE "
                    f"{session.predictor.stored.name if session.predictor else 'none'}; encoder {session.encoder.identity}")
-        base_rank = {int(i): n for n, i in enumerate(result.top, 1)}
-        refined_order = sorted(result.top, key=lambda i: -result.refined[i])
         left, right = st.columns(2)
         with left:
             st.subheader("Baseline (CLAP)")
-            st.dataframe(pd.DataFrame([{"rank": n, "label": texts[i], "score": round(float(result.baseline[i]), 4)}
-                                       for n, i in enumerate(result.top, 1)]), hide_index=True)
+            st.dataframe(pd.DataFrame([{"rank": n, "label": b["label"], "score": round(b["score"], 4)}
+                                       for n, b in enumerate(result.baseline, 1)]), hide_index=True)
         with right:
             st.subheader("Refined with the AKG")
-            st.dataframe(pd.DataFrame([{"rank": n, "label": texts[i], "score": round(float(result.refined[i]), 4),
-                                        "baseline rank": base_rank[int(i)],
-                                        "change": round(float(result.refined[i] - result.baseline[i]), 4)}
-                                       for n, i in enumerate(refined_order, 1)]), hide_index=True)
+            st.dataframe(pd.DataFrame([{"rank": n, "label": r["label"], "score": round(r["score"], 4),
+                                        "baseline rank": r["baseline_rank"], "change": round(r["change"], 4)}
+                                       for n, r in enumerate(result.refined, 1)]), hide_index=True)
 
         st.subheader("The prompts that moved each label")
         st.caption("Leave-one-out: how much the refined score changes without each prompt (signed).")
-        for i in refined_order:
-            e = explanation[int(i)]
-            with st.expander(f"{texts[i]}: {e['base']:.4f} → {e['fused']:.4f} ({e['change']:+.4f}), "
+        for label, e in sorted(result.explanation.items(), key=lambda item: -item[1]["fused"]):
+            with st.expander(f"{label}: {e['base']:.4f} → {e['fused']:.4f} ({e['change']:+.4f}), "
                              f"{e['prompts_used']} prompts"):
                 if e["prompts"]:
                     st.dataframe(pd.DataFrame([{"prompt": p["prompt"], "relation": p["relation"], "tail": p["tail"],

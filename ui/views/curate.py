@@ -11,11 +11,11 @@ table showed (kept in the session) rather than on a re-read that the user has no
 
 from __future__ import annotations
 
-import os
 
 import pandas as pd
 import streamlit as st
 
+from akg.config import Settings
 from akg.errors import AkgError, ConflictError
 from akg.hashing import short
 from akg.relations import RELATIONS
@@ -195,7 +195,7 @@ key = common.require_graph()
 ss = st.session_state
 
 if CURATOR not in ss:
-    ss[CURATOR] = os.environ.get("AKG_CURATOR", "").strip()
+    ss[CURATOR] = Settings.from_env().curator
 ss[CURATOR_INPUT] = ss[CURATOR]
 st.columns([2, 3])[0].text_input(
     "Curator", key=CURATOR_INPUT, on_change=_keep_curator, placeholder="your name",

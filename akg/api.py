@@ -1,0 +1,500 @@
+"""The public Python API: the AKG service from a notebook or a script, with the CLI's defaults.
+
+    import akg
+    kg = akg.open()                                   # the embedded server, or AKG_URI's Neo4j
+    kg.ingest(["AKG_pruned.tsv", "AKG_test.tsv"])     # -> IngestReport
+    kg.query("MATCH (:Entity {name: $n})-[r]->(t) RETURN t.name AS tail", n="dog")   # read-only
+    model = akg.train(kg, preset="fast", epochs=30)   # -> Model (saved, with its metrics)
+    model.predict("dog", "has parent", k=5)           # known and predicted tails
+    akg.classify(kg, ["clip.wav"], labels="esc50", clap="DIR")
+
+Every function takes keyword arguments only (after the obvious first ones) and returns a small
+result object with `to_dict()` and `to_df()` (pandas). Each is a thin layer over the library
+function its CLI command also calls, so the two give the same answers (docs/api.md lists them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from akg.config import Settings
+from akg.errors import InputError
+
+
+# ---------------------------------------------------------------------------------------------
+# Result objects
+
+
+class Result:
+    """A result: `to_dict()` gives plain JSON-ready data, `to_df()` a pandas DataFrame of its rows."""
+
+    def to_dict(self) -> dict:
+        raise NotImplementedError
+
+    def rows(self) -> list[dict]:
+        raise NotImplementedError
+
+    def to_df(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows())
+
+
+@dataclass
+class IngestReport(Result):
+    summary: Any  # akg_loader.ingest.IngestSummary
+
+    def __getattr__(self, name):  # triples_created, entities_created, ... as attributes
+        return getattr(self.__dict__["summary"], name)
+
+    def to_dict(self) -> dict:
+        return self.summary.as_dict()
+
+    def rows(self) -> list[dict]:
+        return list(self.summary.files)
+
+
+@dataclass
+class Table(Result):
+    """Rows with named columns (query results, versions, curation queues, changes)."""
+    data: list[dict]
+    columns: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i):
+        return self.data[i]
+
+    def to_dict(self) -> dict:
+        return {"columns": self.columns or sorted({k for r in self.data for k in r}), "rows": self.data, **self.meta}
+
+    def rows(self) -> list[dict]:
+        return self.data
+
+    def to_df(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.data, columns=self.columns or None)
+
+
+@dataclass
+class Report(Result):
+    """A nested result (stats, metrics, an evaluation): `data` as returned, `table` the rows of to_df."""
+    data: dict
+    table: str | None = None
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    def to_dict(self) -> dict:
+        return self.data
+
+    def rows(self) -> list[dict]:
+        value = self.data.get(self.table) if self.table else None
+        if isinstance(value, dict):
+            return [{"key": k, **(v if isinstance(v, dict) else {"value": v})} for k, v in value.items()]
+        return list(value or [])
+
+
+# ---------------------------------------------------------------------------------------------
+# The data
+
+
+def fetch_dataset(*, from_dir: str | Path | None = None, dest: str | Path | None = None,
+                  settings: Settings | None = None) -> Table:
+    """Install the AKG's TSV files and SALT's label sets, sha256-checked, into the data folder (AKG_HOME/data
+    or AKG_DATA_DIR; `dest` overrides), downloading them or copying `from_dir` (as `akg dataset fetch`).
+    The table's `meta["data_dir"]` is the folder; files already in place are left as they are."""
+    from akg_loader.dataset import fetch
+
+    settings = settings or Settings.from_env()
+    done = fetch(Path(dest) if dest is not None else None, from_dir=Path(from_dir) if from_dir else None,
+                 settings=settings)
+    folder = Path(dest) if dest is not None else settings.data_dir
+    return Table([{"file": f.path.name, "path": str(f.path), "action": f.action, "sha256": f.sha256} for f in done],
+                 ["file", "action", "sha256", "path"], {"data_dir": str(folder)})
+
+
+def data_dir(*, settings: Settings | None = None) -> Path:
+    """The folder `fetch_dataset` fills: AKG_pruned.tsv, AKG_raw.tsv, AKG_test.tsv and label_sets/."""
+    return (settings or Settings.from_env()).data_dir
+
+
+# ---------------------------------------------------------------------------------------------
+# The graph
+
+
+def _settings(settings: Settings | None, home: str | Path | None) -> Settings:
+    if settings is not None and home is not None:
+        raise InputError("give settings or home, not both")
+    if settings is not None:
+        return settings
+    return Settings.from_env(overrides={"AKG_HOME": str(home)} if home is not None else None)
+
+
+def open(*, home: str | Path | None = None, settings: Settings | None = None) -> KnowledgeGraph:  # noqa: A001
+    """The graph of the settings (AKG_* variables; `home` overrides AKG_HOME): the embedded server,
+    started if needed, or the Neo4j server of AKG_URI. Use it as a context manager, or call close()."""
+    from akg.connect import connect
+
+    settings = _settings(settings, home)
+    return KnowledgeGraph(settings, connect(settings))
+
+
+class KnowledgeGraph:
+    def __init__(self, settings: Settings, graph):
+        self.settings = settings
+        self.graph = graph          # akg.graph.Graph: the writing connection
+        self._reader = None         # the read-only connection of query(), opened on first use
+        self.curate = Curation(self)
+
+    def __enter__(self) -> KnowledgeGraph:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for g in (self._reader, self.graph):
+            if g is not None:
+                g.close()
+        self._reader = None
+
+    def __repr__(self) -> str:
+        where = self.settings.uri or f"embedded server under {self.settings.home}"
+        return f"<akg.KnowledgeGraph {where}, database {self.settings.database}>"
+
+    def ingest(self, paths: str | Path | Sequence[str | Path], *, source: str | None = None, strict: bool = False,
+               rejects: str | Path | None = None, move_split: bool = False, batch_size: int = 5000) -> IngestReport:
+        """Load AKG TSV files (as `akg ingest`): every file checked first; bad rows go to a rejects file."""
+        from akg_loader.load import load_files
+
+        paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+        return IngestReport(load_files(self.graph, paths, source=source, strict=strict, rejects=rejects,
+                                       batch_size=batch_size, move_split=move_split))
+
+    def query(self, text: str, /, *, timeout: float = 30.0, limit: int = 1000, **params) -> Table:
+        """A read-only Cypher query (as `akg query`): the server refuses writes; `params` are its $parameters."""
+        from akg.connect import connect_read_only
+        from akg.readonly import run_read_only
+
+        if self._reader is None:
+            self._reader = connect_read_only(self.settings)
+        result = run_read_only(self._reader, text, params, timeout=timeout, limit=limit)
+        return Table(result.rows, result.columns, {"truncated": result.truncated, "notes": result.notes})
+
+    def stats(self) -> Report:
+        """Entities and triples by status, split, source and relation (as `akg stats`)."""
+        from akg_loader.stats import graph_stats
+
+        return Report(graph_stats(self.graph), table="relations")
+
+    def export(self, *, split: str | None = "train", status: str | None = "accepted",
+               path: str | Path | None = None) -> Table:
+        """The triples with this split and status (None: any), sorted; written with its metadata to `path`."""
+        from akg_loader.export import export_triples, write_export
+
+        result = export_triples(self.graph, split=split, status=status)
+        meta = result.meta()
+        if path is not None:
+            meta["file"], meta["meta_file"] = str(path), str(write_export(result, Path(path)))
+        return Table([{"head": h, "relation": r, "tail": t} for h, r, t in result.triples],
+                     ["head", "relation", "tail"], meta)
+
+    def versions(self) -> Table:
+        """The graph's versions, oldest first (as `akg versions`)."""
+        from curation.versions import list_versions
+
+        return Table(list_versions(self.graph))
+
+    def version(self) -> str:
+        """The graph's current version (the hash of its accepted triples)."""
+        from akg.graph_state import graph_version
+
+        return graph_version(self.graph)
+
+
+class Curation:
+    """kg.curate: decisions on triples, each call one change (all or nothing), with its audit trail."""
+
+    def __init__(self, kg: KnowledgeGraph):
+        self._kg = kg
+
+    def _decide(self, action: str, triples: Iterable, *, by: str, note: str | None, **extra) -> Report:
+        from curation.decide import Decision, decide
+        from curation.triples import make_triple
+
+        decisions = [Decision(action, make_triple(*t) if not isinstance(t, str) else _parse(t), note=note, **extra)
+                     for t in triples]
+        return Report(decide(self._kg.graph, decisions, by=by, note=note).as_dict(), table="triples")
+
+    def accept(self, *triples, by: str, note: str | None = None) -> Report:
+        """Accept triples, each `(head, relation, tail)` or `"head|relation|tail"`."""
+        return self._decide("accept", triples, by=by, note=note)
+
+    def reject(self, *triples, by: str, note: str | None = None) -> Report:
+        return self._decide("reject", triples, by=by, note=note)
+
+    def add(self, head: str, relation: str, tail: str, *, by: str, note: str | None = None) -> Report:
+        """Add an accepted training triple; new entities are created."""
+        return self._decide("add", [(head, relation, tail)], by=by, note=note)
+
+    def edit(self, triple, *, new_tail: str, by: str, note: str | None = None) -> Report:
+        """Reject `triple` and accept head|relation|new_tail instead."""
+        from akg.names import normalise_name
+
+        return self._decide("edit", [triple], by=by, note=note, new_tail=normalise_name(new_tail))
+
+    def queue(self, *, status: str | None = "pending", relation: str | None = None, limit: int = 50) -> Table:
+        """Triples waiting for a decision (as `akg curate list`)."""
+        from curation.queue import Filters, page
+
+        got = page(self._kg.graph, Filters(status=status, relation=relation), limit=limit).as_dict()
+        return Table(got.pop("rows", got.pop("triples", [])), meta=got)
+
+    def changes(self, *, since: str | None = None, limit: int = 100) -> Table:
+        from curation.history import changes_since, parse_since
+
+        return Table(changes_since(self._kg.graph, parse_since(since) if since else None, limit))
+
+    def revert(self, change_id: str, *, by: str, note: str | None = None) -> Report:
+        from curation.history import revert
+
+        return Report(revert(self._kg.graph, change_id, by=by, note=note).as_dict(), table="triples")
+
+
+def _parse(text: str):
+    from curation.triples import parse_triple
+
+    return parse_triple(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Knowledge-graph embeddings
+
+
+class Model:
+    """A trained, saved KGE model: predict tails, evaluate on the graph's test split."""
+
+    def __init__(self, stored, settings: Settings, *, train_seconds: float | None = None, metrics: dict | None = None):
+        self.stored, self.settings = stored, settings
+        self.name, self.path = stored.name, stored.path
+        self.config = stored.train_config.as_dict()
+        self.metrics = metrics if metrics is not None else stored.metrics
+        self.train_seconds = train_seconds
+        self._predictor = None
+
+    def __repr__(self) -> str:
+        return f"<akg.Model {self.name} ({self.config.get('model')})>"
+
+    @property
+    def notes(self) -> list[str]:
+        return list(self.stored.notes)
+
+    def _predictor_(self):
+        if self._predictor is None:
+            from kge.features import default_cache_dir
+            from kge.predict import Predictor
+
+            self._predictor = Predictor(self.stored, feature_cache=default_cache_dir(self.settings.home))
+        return self._predictor
+
+    def predict(self, head: str, relation: str, *, k: int = 10, kg: KnowledgeGraph | None = None) -> Table:
+        """The k best tails of (head, relation): the graph's known tails first, then predicted ones (as `akg predict`)."""
+        from kge.workflows import known_tails
+
+        predictor = self._predictor_()
+        pair = predictor.resolve_pair(head, relation)
+        with _graph_for(kg, self.settings) as graph:
+            predictions = predictor.predict(*pair, k=k, known=known_tails(graph, *pair))
+        return Table([p.as_dict() for p in predictions], meta={"head": pair[0], "relation": pair[1], "model": self.name})
+
+    def evaluate(self, kg: KnowledgeGraph | None = None, *, device: str = "cpu") -> Report:
+        """Filtered MRR and Hits@k on the graph's test split (as `akg evaluate`)."""
+        from kge.data import from_graph
+        from kge.features import default_cache_dir
+        from kge.workflows import evaluate_on
+
+        with _graph_for(kg, self.settings) as graph:
+            data = from_graph(graph, need_test=True)
+        metrics = evaluate_on(self.stored.load_model(device), self.stored.entity_to_id, self.stored.relation_to_id,
+                              data, device=device, feature_cache=default_cache_dir(self.settings.home))
+        return Report(metrics, table=None)
+
+
+class _Borrowed:
+    """A context that lends an open graph without closing it, or opens and closes one."""
+
+    def __init__(self, kg: KnowledgeGraph | None, settings: Settings):
+        self.kg, self.settings, self.own = kg, settings, None
+
+    def __enter__(self):
+        if self.kg is not None:
+            return self.kg.graph
+        from akg.connect import connect
+
+        self.own = connect(self.settings)
+        return self.own
+
+    def __exit__(self, *exc):
+        if self.own is not None:
+            self.own.close()
+
+
+def _graph_for(kg: KnowledgeGraph | None, settings: Settings) -> _Borrowed:
+    return _Borrowed(kg, settings)
+
+
+def train(kg: KnowledgeGraph, *, preset: str | None = None, model: str | None = None, grounded: str | None = None,
+          grounding: dict | None = None, name: str | None = None, evaluate: bool = True, progress: bool = False,
+          **settings) -> Model:
+    """Train a KGE model on the graph's accepted training triples (as `akg train`), save it, evaluate it.
+
+    `preset` (fast, grounded, paper), `model` (any PyKEEN model), `grounded="text"` and `grounding`
+    (encoder, fusion, projection, modality_dropout) follow kge.presets.configure; `settings` are the
+    training settings (epochs, embedding_dim, learning_rate, batch_size, negatives, training_loop,
+    seed, device)."""
+    from kge.presets import configure
+    from kge.store import models_root
+    from kge.workflows import train_from_graph
+
+    config = configure(preset_name=preset, model=model, grounded=grounded, grounding=grounding, **settings)
+    trained = train_from_graph(kg.graph, config, models_root=models_root(kg.settings.home), name=name,
+                               evaluate_after=evaluate, progress=progress)
+    from kge import store
+
+    return Model(store.load(trained.path), kg.settings, train_seconds=trained.train_seconds, metrics=trained.metrics)
+
+
+def load_model(name: str | Path | None = None, *, settings: Settings | None = None) -> Model:
+    """A saved model by name or folder; the latest without a name (as `akg predict`'s default)."""
+    from kge import store
+
+    settings = settings or Settings.from_env()
+    return Model(store.resolve(str(name) if name is not None else None, store.models_root(settings.home)), settings)
+
+
+def models(*, settings: Settings | None = None) -> Table:
+    """Every saved model, newest last, with a problem for each one that cannot be loaded (as `akg models`)."""
+    from kge import store
+
+    settings = settings or Settings.from_env()
+    rows = []
+    for m in store.scan(store.models_root(settings.home)):
+        if isinstance(m, store.BrokenModel):
+            rows.append({"name": m.name, "path": str(m.path), "problem": m.problem})
+        else:
+            rows.append({"name": m.name, "path": str(m.path), "model": m.train_config.model,
+                         "created_at": m.created_at, "problem": None})
+    return Table(rows, ["name", "model", "created_at", "path", "problem"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Audio: classification and zero-shot evaluation
+
+
+def _encoder_spec(clap: str | Path | None, device: str | None, allow_download: bool):
+    from akg.encoders import EncoderSpec
+
+    if clap is None:
+        return EncoderSpec.from_env(device=device, allow_download=allow_download or None)
+    clap = str(clap)
+    if clap.endswith(".pt"):
+        return EncoderSpec.from_env(backend="laion-clap", checkpoint=clap, device=device,
+                                    allow_download=allow_download or None)
+    return EncoderSpec.from_env(backend="hf", model=clap, device=device, allow_download=allow_download or None)
+
+
+def _enrich(relations, top_m, template, base_template):
+    from reasoning.prompts import EnrichSettings
+
+    given = {"top_m": top_m, "template": template, "base_template": base_template}
+    if relations is not None:
+        given["relations"] = (EnrichSettings.parse_relations(relations) if isinstance(relations, str)
+                              else tuple(relations))
+    return EnrichSettings(**{k: v for k, v in given.items() if v is not None})
+
+
+def _fusion(method: str, temperature: float | None):
+    from reasoning.fusion import FusionSettings
+
+    try:
+        return FusionSettings(method=method, **({"temperature": temperature} if temperature is not None else {}))
+    except ValueError as e:
+        raise InputError(str(e)) from None
+
+
+@dataclass
+class ClassifyReport(Result):
+    clips: list                      # reasoning.classify.ClipResult, one per clip, in order
+    settings: dict
+
+    def to_dict(self) -> dict:
+        return {"settings": self.settings, "clips": [c.as_dict() for c in self.clips]}
+
+    def rows(self) -> list[dict]:
+        """One row per clip and refined rank (errors as a row with the error)."""
+        out = []
+        for c in self.clips:
+            if c.error:
+                out.append({"clip": c.clip, "rank": None, "label": None, "error": c.error})
+            for n, r in enumerate(c.refined, 1):
+                out.append({"clip": c.clip, "rank": n, **r})
+        return out
+
+
+def classify(kg: KnowledgeGraph, clips: Sequence[str | Path], *, labels: str | None = None, clap: str | Path | None = None,
+             top_k: int | None = None, fusion: str = "lse", temperature: float | None = None,
+             relations: str | Sequence[str] | None = None, top_m: int | None = None, template: str | None = None,
+             base_template: str | None = None, kge_model: str | None = None, use_kge: bool = True,
+             explain: bool = True, max_seconds: float | None = None, device: str | None = None,
+             allow_download: bool = False) -> ClassifyReport:
+    """Zero-shot classification of clips by CLAP, refined with the graph's known and predicted facts
+    (as `akg classify`). `clap` is a CLAP model folder (or a LAION-CLAP .pt checkpoint); default AKG_CLAP_MODEL."""
+    from reasoning import classify as cl
+    from reasoning.workflows import open_session
+
+    if isinstance(clips, (str, Path)):
+        clips = [clips]
+    fusion_settings = _fusion(fusion, temperature)
+    top_k = cl.DEFAULT_TOP_K if top_k is None else top_k
+    session = open_session(kg.graph, kg.settings, labels=labels or cl.DEFAULT_LABELS,
+                           encoder_spec=_encoder_spec(clap, device, allow_download),
+                           enrich=_enrich(relations, top_m, template, base_template), kge_model=kge_model,
+                           use_kge=use_kge)
+    results = cl.classify_clips(session, list(clips), fusion=fusion_settings, top_k=top_k, explain=explain,
+                                max_seconds=cl.DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
+    return ClassifyReport(results, cl.session_summary(session, fusion_settings, top_k))
+
+
+def zeroshot_eval(kg: KnowledgeGraph, *, audio_dir: str | Path, meta: str | Path, clap: str | Path | None = None,
+                  dataset: str | None = None, relations: str | Sequence[str] | None = None,
+                  ablate_relations: Sequence[str | Sequence[str]] = (), ks: Sequence[int] | None = None,
+                  top_m: int | None = None, template: str | None = None, base_template: str | None = None,
+                  fusion: str = "lse", temperature: float | None = None, kge_model: str | None = None,
+                  use_kge: bool = True, limit: int | None = None, max_seconds: float | None = None,
+                  out_dir: str | Path | None = None, device: str | None = None,
+                  allow_download: bool = False) -> Report:
+    """Accuracy (single-label) or mAP (multi-label) of CLAP and of the refined CLAP over a labelled
+    collection (as `akg zeroshot-eval`); writes the same report files under `out_dir`."""
+    from reasoning.classify import DEFAULT_MAX_SECONDS
+    from reasoning.prompts import EnrichSettings
+    from reasoning.zeroshot import DEFAULT_KS, DEFAULT_OUT
+    from reasoning.zeroshot import zeroshot_eval as run
+
+    ablate = [EnrichSettings.parse_relations(r) if isinstance(r, str) else tuple(r) for r in ablate_relations]
+    report = run(kg.graph, kg.settings, audio_dir=Path(audio_dir), meta=Path(meta), dataset=dataset,
+                 encoder_spec=_encoder_spec(clap, device, allow_download),
+                 enrich=_enrich(relations, top_m, template, base_template), ablate_relations=ablate,
+                 ks=DEFAULT_KS if ks is None else ks, fusion=_fusion(fusion, temperature), kge_model=kge_model,
+                 use_kge=use_kge, limit=limit, max_seconds=DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds,
+                 out_dir=Path(out_dir) if out_dir is not None else DEFAULT_OUT)
+    return Report(report, table="results")

@@ -264,7 +264,7 @@ def ingest(graph: Graph, files: Sequence[ParsedFile], *, batch_size: int = 5000,
             more = f" and {len(moves) - 1} more" if len(moves) > 1 else ""
             raise InputError(f"{row.head}|{row.relation}|{row.tail} is in the graph's training split; this test file "
                              f"would move it{more} to the test split, where models trained on it would be scored on "
-                             "it. Nothing was written; pass --move-split to move them", file=str(parsed.path), line=row.line)
+                             "it. Nothing was written; ask for the move explicitly (move_split, `akg ingest --move-split`) to move them", file=str(parsed.path), line=row.line)
         summary.moved_to_test = len(moves)
         changelog.ensure_state(graph)
         changelog.checkpoint_interrupted(graph)

@@ -61,17 +61,9 @@ def neo4j():
 
     with tempfile.TemporaryDirectory(prefix="akg-servers-bench-neo4j-") as folder:
         with neo4j_server.running(Path(folder)) as server:
-            saved = {k: os.environ.get(k) for k in (*server.env, "AKG_HOME")}
-            os.environ.update(server.env, AKG_HOME=str(Path(folder) / "home"))
-            try:
-                with connect(Settings.from_env()) as graph:
-                    yield graph, server.pid
-            finally:
-                for k, v in saved.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
+            settings = Settings.from_env(overrides={**server.env, "AKG_HOME": str(Path(folder) / "home")})
+            with connect(settings) as graph:
+                yield graph, server.pid
 
 
 def percentile(values: list[float], q: float) -> float:

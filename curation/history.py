@@ -60,7 +60,7 @@ def revert(graph: Graph, change_id: str, *, by: str, note: str | None = None) ->
     the triples whose accepted-ness changed, not enough to undo it).
     """
     if not by or not by.strip():
-        raise InputError("say who reverts: --by NAME")
+        raise InputError("say who reverts: the curator's name is empty")
     change, items = get_change(graph, change_id)
     if change.get("action") == "ingest":
         raise InputError(f"change {change_id} is an ingest; its triples can be rejected with `akg curate reject`")

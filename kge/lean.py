@@ -47,7 +47,7 @@ def train_lean(model, factory, *, epochs: int, batch_size: int, negatives: int, 
                seed: int, progress: bool = False,
                on_epoch: Callable[[int, float, object], None] | None = None) -> list[float]:
     if type(model).__name__ != "RotatE":
-        raise InputError("the lean training loop is written for RotatE; use --loop slcwa for other models")
+        raise InputError("the lean training loop is written for RotatE; train other models with the slcwa loop")
     device = next(model.parameters()).device
     triples = factory.mapped_triples.to(device)
     n, n_ent = len(triples), model.num_entities

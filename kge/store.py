@@ -143,7 +143,7 @@ def check_new_name(name: str, root: Path) -> Path:
         raise InputError(f"model name {name!r}: use letters, digits, '.', '_' and '-'")
     target = Path(root) / name
     if target.exists():
-        raise InputError(f"a model named {name!r} exists already ({target}); choose another --name")
+        raise InputError(f"a model named {name!r} exists already ({target}); choose another name")
     return target
 
 

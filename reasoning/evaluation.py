@@ -105,7 +105,7 @@ def check_out_dir(out_dir: Path) -> Path:
     while not existing.exists() and existing.parent != existing:
         existing = existing.parent
     if existing == out_dir and not out_dir.is_dir():
-        raise InputError("exists and is not a folder: choose another --out", file=str(out_dir))
+        raise InputError("exists and is not a folder: choose another output folder", file=str(out_dir))
     if not existing.is_dir():
         raise InputError(f"cannot create this folder: {existing} is a file", file=str(out_dir))
     if not os.access(existing, os.W_OK | os.X_OK):

@@ -49,6 +49,8 @@ def _dataset_dir() -> Path | None:
         fetched = Settings.from_env().data_dir
     except Exception:  # broken user settings: the tests set their own; the fetched copy is just not found
         fetched = None
+    if os.environ.get("AKG_TEST_WITHOUT_AKG"):  # what runs on a machine without the AKG (the others skip)
+        return None
     for candidate in (os.environ.get("AKG_DATASET_DIR"), REPO.parent / "shared" / "AKG_dataset", fetched):
         if candidate and (Path(candidate) / "AKG_pruned.tsv").is_file():
             return Path(candidate)

@@ -21,20 +21,21 @@ from kge.predict import Predictor
 from kge.presets import TrainConfig, preset
 from kge.train import train
 
-from helpers import slice_by_heads
 
 FIXTURE = Path(__file__).parent / "fixtures" / "kge_model_v1"
 HEADER = "label_name\thead\trelation\ttail\tresponse\n"
 
 
 @pytest.fixture(scope="module")
-def slice_files(akg_dir, tmp_path_factory) -> tuple[Path, Path]:
-    """A small slice of the AKG: the pruned and test triples of 120 heads that the test file also covers."""
+def slice_files(mini_dir, tmp_path_factory) -> tuple[Path, Path]:
+    """The bundled small graph (tests/data) as training file, and its test file plus three test triples
+    about entities the training triples never name (to be scored as misses, or from their names)."""
     folder = tmp_path_factory.mktemp("slice")
-    test_heads = sorted({l.split("\t")[1] for l in (akg_dir / "AKG_test.tsv").read_text(encoding="utf-8").splitlines()[1:]})
-    heads = set(test_heads[:120])
-    return (slice_by_heads(akg_dir / "AKG_pruned.tsv", folder / "slice_pruned.tsv", heads),
-            slice_by_heads(akg_dir / "AKG_test.tsv", folder / "slice_test.tsv", heads))
+    test = folder / "slice_test.tsv"
+    unseen = "".join(f"{h}\t{h}\thas parent\t{t}\tYes.\n" for h, t in
+                     [("puppy yelping", "dog"), ("kitten purring", "cat"), ("hailstorm", "weather")])
+    test.write_text((mini_dir / "mini_akg_test.tsv").read_text(encoding="utf-8") + unseen, encoding="utf-8")
+    return mini_dir / "mini_akg_pruned.tsv", test
 
 
 @pytest.fixture
@@ -123,11 +124,12 @@ def test_cli_train_models_evaluate_predict(slice_graph, run_cli, models_home, tm
     assert abs(ev["metrics"]["known"]["mrr"] - out["metrics"]["known"]["mrr"]) < 1e-9
 
     # known tails come from the graph, the rest are predictions
-    top = slice_graph.read("MATCH (h:Entity)-[r:HAS_PARENT]->(:Entity) WHERE r.status = 'accepted' AND r.split = 'train' "
-                           "RETURN h.name AS h, count(r) AS n ORDER BY n DESC, h LIMIT 1")[0]
-    head, rel = top["h"], "has parent"
+    top = slice_graph.read("MATCH (h:Entity)-[r]->(:Entity) WHERE r.status = 'accepted' AND r.split = 'train' "
+                           "RETURN h.name AS h, r.relation AS rel, count(r) AS n ORDER BY n DESC, h, rel LIMIT 1")[0]
+    head, rel = top["h"], top["rel"]
     known = {r["t"] for r in slice_graph.read(
-        "MATCH (:Entity {name: $h})-[r:HAS_PARENT]->(t) WHERE r.status = 'accepted' RETURN t.name AS t", {"h": head})}
+        "MATCH (:Entity {name: $h})-[r]->(t) WHERE r.status = 'accepted' AND r.relation = $rel RETURN t.name AS t",
+        {"h": head, "rel": rel})}
     pred = json.loads(run_cli("predict", head, rel, "-k", "50", "--json").stdout)
     tails = pred["tails"]
     assert len(tails) == 50 and [t["score"] for t in tails] == sorted((t["score"] for t in tails), reverse=True)
@@ -135,7 +137,7 @@ def test_cli_train_models_evaluate_predict(slice_graph, run_cli, models_home, tm
     assert len(known) >= 2
 
     pairs = tmp_path / "pairs.tsv"
-    pairs.write_text(f"{head}\thas parent\n{head.upper().replace(' ', '_')}\thas_parent\n", encoding="utf-8")
+    pairs.write_text(f"{head}\t{rel}\n{head.upper().replace(' ', '_')}\t{rel.replace(' ', '_')}\n", encoding="utf-8")
     batch = json.loads(run_cli("predict", "--batch", str(pairs), "-k", "50", "--json").stdout)
     assert len(batch["results"]) == 2 and batch["errors"] == [] and batch["model"] == "slice-model"
     for entry in batch["results"]:  # the same answers (scores to float32 precision: batch shapes differ)
@@ -144,7 +146,7 @@ def test_cli_train_models_evaluate_predict(slice_graph, run_cli, models_home, tm
 
     # a changed graph makes the model stale: commands warn
     extra = tmp_path / "extra_pruned.tsv"
-    extra.write_text(HEADER + f"{head}\t{head}\thas parent\tpet\tYes.\n", encoding="utf-8")
+    extra.write_text(HEADER + f"{head}\t{head}\t{rel}\tpet\tYes.\n", encoding="utf-8")
     assert run_cli("ingest", str(extra)).exit_code == 0
     res = run_cli("predict", head, rel)
     assert res.exit_code == 0 and "graph has changed" in res.stderr

@@ -141,8 +141,11 @@ def _count(graph) -> int:
 
 def _akg_subprocess(args, env_extra=None) -> subprocess.Popen:
     env = dict(os.environ, **(env_extra or {}))
+    # Ctrl-C must reach the child as it reaches a command in a terminal: a suite started in the background
+    # by a non-interactive shell runs with SIGINT ignored, which the child would inherit (and finish).
     return subprocess.Popen([sys.executable, "-c", "from akg.cli import main; main()", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
@@ -154,8 +157,8 @@ def test_interrupted_run_is_consistent_and_rerun_completes(empty_graph, akg_dir,
         time.sleep(0.05)
     assert proc.poll() is None, f"the ingest finished before it could be interrupted: {proc.communicate()}"
     proc.send_signal(how)
-    proc.communicate(timeout=60)
-    assert proc.returncode != 0
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0, (out, err)
     part = _count(empty_graph)
     assert 0 < part < 49215
     assert _consistency(empty_graph) == {"duplicated": 0, "partial": 0, "nameless": 0}

@@ -187,6 +187,8 @@ def status_of(error: AkgError, path: str) -> int:
 def install_error_handlers(app: FastAPI, debug: bool) -> None:
     @app.exception_handler(AkgError)
     async def akg_error(request: Request, e: AkgError):
+        if isinstance(e, GraphUnavailable):
+            request.app.state.service.lost()  # the next request reconnects
         return JSONResponse({"error": one_line(str(e))}, status_of(e, request.url.path))
 
     @app.exception_handler(RequestValidationError)

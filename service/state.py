@@ -37,29 +37,40 @@ class ServiceState:
         self.settings = settings
         self._kg: akg.KnowledgeGraph | None = None
         self._lock = threading.Lock()
+        self._opening = threading.Lock()
         self._models: dict[str, tuple[tuple, akg.Model]] = {}
         self._latest: tuple[float, str] | None = None
 
     # --- the graph -------------------------------------------------------------------------------
 
     def kg(self) -> akg.KnowledgeGraph:
-        """The service's graph, opened on first need (GraphUnavailable when it cannot be)."""
+        """The service's graph, opened on first need. While one request (re)opens it, the others are
+        answered at once with GraphUnavailable (503) instead of queueing behind it."""
         kg = self._kg
         if kg is not None:
             return kg
-        with self._lock:
+        if not self._opening.acquire(blocking=False):
+            raise GraphUnavailable("the service is connecting to the graph server; try again in a moment")
+        try:
             if self._kg is None:
-                try:
-                    self._kg = akg.open(settings=self.settings)
-                except GraphUnavailable:
-                    raise
+                self._kg = akg.open(settings=self.settings)
             return self._kg
+        finally:
+            self._opening.release()
+
+    def lost(self) -> None:
+        """The graph server stopped answering: drop the connection, so that the next request opens a new
+        one (for the embedded server, `akg.open` starts it again if it is not running, as every command does)."""
+        with self._lock:
+            kg, self._kg = self._kg, None
+        if kg is not None:
+            try:
+                kg.close()
+            except Exception:  # noqa: BLE001 - closing a dead driver may complain; it is dropped anyway
+                pass
 
     def close(self) -> None:
-        with self._lock:
-            if self._kg is not None:
-                self._kg.close()
-                self._kg = None
+        self.lost()
 
     # --- models ----------------------------------------------------------------------------------
 

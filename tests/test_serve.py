@@ -320,6 +320,36 @@ def test_an_unreachable_graph_is_a_quick_503_that_says_what_to_check(tmp_path):
         stop_service(proc)
 
 
+@pytest.mark.embedded_only
+def test_the_service_recovers_by_itself_when_its_embedded_server_is_killed(tmp_path):
+    """A service with an embedded server of its own (started by the service's first connection): the
+    server is killed; the next request is a quick 503 naming what happened; then the service opens a
+    new connection (starting the server again, as every command does) and answers again by itself."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AKG_")}
+    env.update(AKG_HOME=str(tmp_path / "home"), AKG_BOLT_PORT="0", AKG_HTTP_PORT="0", AKG_SERVER_HEAP="256m")
+    proc, url = start_service(env, wait=120)
+    try:
+        assert httpx.get(url + "/stats", timeout=60).status_code == 200
+        status = subprocess.run([AKG, "db", "status", "--json"], env=env, capture_output=True, text=True)
+        os.kill(json.loads(status.stdout)["pid"], 9)
+        time.sleep(0.5)
+        started = time.monotonic()
+        r = httpx.get(url + "/stats", timeout=10)
+        assert time.monotonic() - started < 1.0
+        assert "stopped" in refused(r, 503)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            r = httpx.get(url + "/stats", timeout=90)
+            if r.status_code == 200:
+                break
+            refused(r, 503)  # meanwhile: quick 503s, never a 500
+            time.sleep(0.5)
+        assert r.status_code == 200, r.text
+    finally:
+        stop_service(proc)
+        subprocess.run([AKG, "db", "stop"], env=env, capture_output=True, timeout=60)
+
+
 # --- the schema-driven fuzz run --------------------------------------------------------------------
 
 def test_schemathesis_finds_no_server_error_and_no_response_off_the_schema(service):

@@ -303,12 +303,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Entity names containing the text, shortest first."""
         return state.kg().search(q, limit=limit).to_dict()
 
-    @app.get("/entities/{name}/facts", tags=["graph"])
+    @app.get("/entities/{name:path}/facts", tags=["graph"])
     def facts(name: Annotated[str, PathParam(max_length=500)], limit: Limit = 500) -> Json:
         """An entity's facts in both directions with provenance (status, split, sources, verdict)."""
         return state.kg().facts(name, limit=limit).to_dict()
 
-    @app.get("/entities/{name}/neighbourhood", tags=["graph"])
+    @app.get("/entities/{name:path}/neighbourhood", tags=["graph"])
     def neighbourhood(name: Annotated[str, PathParam(max_length=500)], depth: Annotated[int, Query(ge=1, le=2)] = 1,
                       relation: Annotated[list[str] | None, Query(max_length=50)] = None,
                       limit: Limit = 200) -> Json:

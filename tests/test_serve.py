@@ -146,6 +146,9 @@ def test_reads_equal_the_library(service, kg):
     assert ok(service.get("/entities/dog/facts")) == kg.facts("dog").to_dict()
     assert ok(service.get("/entities/Dog Barking/facts", params={"limit": 3})) == \
         kg.facts("Dog Barking", limit=3).to_dict()
+    # AKG names may hold a '/' ("video game/tv"): sent encoded, it stays part of the name
+    assert ok(service.get("/entities/video game%2Ftv/facts")) == kg.facts("video game/tv").to_dict()
+    assert ok(service.get("/entities/video game/tv/neighbourhood")) == kg.neighbourhood("video game/tv").to_dict()
     hood = ok(service.get("/entities/dog/neighbourhood", params={"depth": 2, "relation": ["has parent"]}))
     assert hood == kg.neighbourhood("dog", depth=2, relations=["has parent"]).to_dict()
     assert ok(service.get("/versions")) == kg.versions().to_dict()

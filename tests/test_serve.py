@@ -323,6 +323,44 @@ def test_an_unreachable_graph_is_a_quick_503_that_says_what_to_check(tmp_path):
         stop_service(proc)
 
 
+def children(pid: int) -> set[int]:
+    """The worker processes of a uvicorn supervisor (multiprocessing's spawned children, not its resource tracker)."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in cmdline:
+                found.add(int(child))
+    return found
+
+
+def test_a_worker_that_dies_is_replaced(kg, token):
+    """`--workers 2`: uvicorn's supervisor starts a new worker when one is killed; the service answers throughout."""
+    proc, url = start_service(dict(os.environ), "--workers", "2", wait=120)
+    try:
+        deadline = time.monotonic() + 60
+        while len(children(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        workers = children(proc.pid)
+        assert len(workers) == 2
+        victim = sorted(workers)[0]
+        os.kill(victim, 9)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = children(proc.pid)
+            if len(now) == 2 and victim not in now:
+                break
+            time.sleep(0.3)
+        assert len(children(proc.pid)) == 2 and victim not in children(proc.pid)
+        for _ in range(10):
+            assert ok(httpx.get(url + "/stats", timeout=60)) == json.loads(json.dumps(kg.stats().to_dict()))
+    finally:
+        stop_service(proc)
+
+
 @pytest.mark.embedded_only
 def test_the_service_recovers_by_itself_when_its_embedded_server_is_killed(tmp_path):
     """A service with an embedded server of its own (started by the service's first connection): the

@@ -9,8 +9,9 @@ API and return its `to_dict()`. What is common lives here once:
   (MAX_BATCH), row limits, Cypher timeouts (those of `akg query`).
 - Every error is `{"error": "one line"}` with a status that says whose fault it is: 400 bad input
   or a refused query, 401 no or unknown token, 404 no such thing, 409 a conflicting change, 413 too
-  large, 422 a malformed request, 503 the graph server is unreachable (with what to check), 504 a
-  query ran past its time limit, 500 a bug (never a traceback).
+  large, 422 a malformed request, 502 the graph server failed a query of ours, 503 the graph server
+  is unreachable (with what to check), 504 a query ran past its time limit, 500 a bug (never a
+  traceback).
 - No CORS unless AKG_CORS_ORIGINS names origins.
 """
 
@@ -61,7 +62,7 @@ class ErrorBody(BaseModel):
     error: str
 
 
-ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 500, 503, 504)}
+ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 500, 502, 503, 504)}
 Json = dict[str, Any]
 
 
@@ -142,31 +143,33 @@ class BodyLimit:
         except ValueError:
             return await JSONResponse({"error": "Content-Length is not a number"}, 400)(scope, receive, send)
         seen = 0
-        started = False
+        flags = {"too_large": False, "started": False}
 
         async def counted():
             nonlocal seen
+            if flags["too_large"]:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge()
+                if seen > limit:  # the app sees the client leave; its answer to that is dropped below
+                    flags["too_large"] = True
+                    return {"type": "http.disconnect"}
             return message
 
         async def watched_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if flags["too_large"]:
+                return
+            flags["started"] = flags["started"] or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counted, watched_send)
-        except _TooLarge:
-            if not started:
-                await too_large(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
+        except Exception:
+            if not flags["too_large"]:
+                raise
+        if flags["too_large"] and not flags["started"]:
+            await too_large(scope, receive, send)
 
 
 STATUS = [(GraphUnavailable, 503), (QueryTimeout, 504), (QueryRefused, 400), (ConflictError, 409),

@@ -287,6 +287,30 @@ def test_uploads_and_bodies_over_the_limits_or_of_the_wrong_type_are_refused(ser
                          headers={"Content-Type": "application/json"}), 413)
     refused(service.post("/query", content=b"{not json", headers={"Content-Type": "application/json"}), 422)
 
+    def chunks():  # no Content-Length: the limit is enforced by counting what arrives
+        yield b'{"cypher": "'
+        for _ in range(40):
+            yield b"x" * 65536
+        yield b'"}'
+
+    refused(service.post("/query", content=chunks(), headers={"Content-Type": "application/json"}), 413)
+
+
+def test_cors_only_for_the_configured_origins(server_env):
+    from fastapi.testclient import TestClient
+
+    from akg.config import Settings
+    from akg.errors import ConfigError
+    from service.app import create_app
+
+    app = create_app(Settings.from_env(overrides={"AKG_CORS_ORIGINS": "https://ok.example, http://localhost:3000"}))
+    client = TestClient(app)  # no lifespan: /health needs no graph
+    assert client.get("/health", headers={"Origin": "https://ok.example"}).headers[
+        "access-control-allow-origin"] == "https://ok.example"
+    assert "access-control-allow-origin" not in client.get("/health", headers={"Origin": "https://evil.example"}).headers
+    with pytest.raises(ConfigError, match="AKG_CORS_ORIGINS"):
+        Settings.from_env(overrides={"AKG_CORS_ORIGINS": "ok.example/path"})
+
 
 def test_classify_equals_the_library(service, kg, clap_dir, tmp_path):
     clip = tmp_path / "a.wav"

@@ -15,6 +15,7 @@ function its CLI command also calls, so the two give the same answers (docs/api.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,8 +152,6 @@ def open(*, home: str | Path | None = None, settings: Settings | None = None) ->
 
 class KnowledgeGraph:
     def __init__(self, settings: Settings, graph):
-        import threading
-
         self.settings = settings
         self.graph = graph          # akg.graph.Graph: the writing connection
         self._reader = None         # the read-only connection of query(), opened on first use
@@ -533,6 +532,33 @@ def _encoder_spec(clap: str | Path | None, device: str | None, allow_download: b
     return EncoderSpec.from_env(backend="hf", model=clap, device=device, allow_download=allow_download or None)
 
 
+_ENCODERS: dict = {}  # (spec, model file/folder mtime) -> a loaded CLAP encoder, reused by later calls
+_ENCODERS_LOCK = threading.Lock()
+MAX_ENCODERS = 2
+
+
+def _encoder(spec):
+    """A loaded CLAP encoder for the spec, kept for the process (loading one takes seconds), so that a
+    notebook's or the HTTP service's next classification reuses it. A model folder or checkpoint that
+    is rewritten (its mtime moves) is loaded again; at most MAX_ENCODERS are kept."""
+    from akg.encoders import load_encoder
+
+    where = Path(spec.checkpoint or spec.model)
+    try:
+        stamp = where.stat().st_mtime_ns
+    except OSError:  # a hub id, not a path
+        stamp = None
+    key = (spec, stamp)
+    with _ENCODERS_LOCK:
+        found = _ENCODERS.get(key)
+        if found is None:
+            found = load_encoder(spec)
+            while len(_ENCODERS) >= MAX_ENCODERS:
+                _ENCODERS.pop(next(iter(_ENCODERS)))
+            _ENCODERS[key] = found
+        return found
+
+
 def _enrich(relations, top_m, template, base_template):
     from reasoning.prompts import EnrichSettings
 
@@ -586,10 +612,10 @@ def classify(kg: KnowledgeGraph, clips: Sequence[str | Path], *, labels: str | N
         clips = [clips]
     fusion_settings = _fusion(fusion, temperature)
     top_k = cl.DEFAULT_TOP_K if top_k is None else top_k
-    session = open_session(kg.graph, kg.settings, labels=labels or cl.DEFAULT_LABELS,
-                           encoder_spec=_encoder_spec(clap, device, allow_download),
+    spec = _encoder_spec(clap, device, allow_download)
+    session = open_session(kg.graph, kg.settings, labels=labels or cl.DEFAULT_LABELS, encoder_spec=spec,
                            enrich=_enrich(relations, top_m, template, base_template), kge_model=kge_model,
-                           use_kge=use_kge)
+                           use_kge=use_kge, encoder=_encoder(spec))
     results = cl.classify_clips(session, list(clips), fusion=fusion_settings, top_k=top_k, explain=explain,
                                 max_seconds=cl.DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
     return ClassifyReport(results, cl.session_summary(session, fusion_settings, top_k))

@@ -326,6 +326,13 @@ def test_classify_equals_the_library(service, kg, clap_dir, tmp_path):
 
     assert same(got["clips"]) == same(json.loads(json.dumps(expected["clips"], default=str)))
     assert got["clips"][0]["refined"] and got["clips"][0]["clip"] == "a.wav"
+    # the CLAP encoder is loaded once per process: a second classification reuses it
+    from akg import api
+
+    loaded = list(api._ENCODERS.values())
+    again = akg.classify(kg, [clip], labels=str(tmp_path / "labels.txt"), clap=clap_dir, top_k=3, use_kge=False)
+    assert list(api._ENCODERS.values()) == loaded and len(loaded) == 1
+    assert same(json.loads(json.dumps(again.to_dict()["clips"], default=str))) == same(got["clips"])
 
 
 # --- faults ----------------------------------------------------------------------------------------

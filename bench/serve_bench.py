@@ -94,6 +94,50 @@ async def drive(url: str, make_request, clients: int, seconds: float) -> dict:
             "p99_ms": round(1000 * percentile(latencies, 99), 2) if latencies else None}
 
 
+async def fault_run(url: str, make_request, clients: int, seconds: float, kill_at: float, kill) -> dict:
+    """Load for `seconds`; at `kill_at` the graph server is killed (`kill()`); every request's
+    (start, end, status) is kept, to say how many failed, how fast the 503s came, and when answers
+    were right again."""
+    import httpx
+
+    records: list[tuple[float, float, int]] = []  # seconds since the start; status 0 = transport error
+    began = time.monotonic()
+    stop = began + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        async def one(worker: int):
+            rnd = random.Random(worker)
+            while time.monotonic() < stop:
+                method, path, body = make_request(rnd)
+                t0 = time.monotonic() - began
+                try:
+                    status = (await client.request(method, path, json=body)).status_code
+                except httpx.HTTPError:
+                    status = 0
+                records.append((t0, time.monotonic() - began, status))
+
+        async def killer():
+            await asyncio.sleep(kill_at)
+            kill()
+
+        await asyncio.gather(killer(), *(one(i) for i in range(clients)))
+    after = [r for r in records if r[0] >= kill_at]
+    failed = [r for r in after if r[2] != 200]
+    unavailable = [1000 * (end - start) for start, end, status in failed if status == 503]
+    last_failed_start = max((r[0] for r in failed), default=kill_at)
+    first_ok = min((end for start, end, status in after if status == 200 and start > last_failed_start), default=None)
+    return {"clients": clients, "seconds": seconds, "killed_at_s": kill_at, "requests": len(records),
+            "failed": len(failed), "failed_by_status": {str(k): sum(1 for r in failed if r[2] == k)
+                                                        for k in sorted({r[2] for r in failed})},
+            "ok_before_kill": sum(1 for r in records if r[0] < kill_at and r[2] == 200),
+            "first_failure_after_kill_s": round(min((r[1] for r in failed), default=kill_at) - kill_at, 3) if failed else None,
+            "failed_ms_p50": round(percentile(unavailable, 50), 1) if unavailable else None,
+            "failed_ms_p99": round(percentile(unavailable, 99), 1) if unavailable else None,
+            "failed_ms_max": round(max(unavailable), 1) if unavailable else None,
+            "last_failure_s_after_kill": round(max(r[1] for r in failed) - kill_at, 3) if failed else None,
+            "correct_again_s_after_kill": round(first_ok - kill_at, 3) if first_ok is not None else None}
+
+
 def cli_baseline(env: dict, pair: tuple[str, str], repeat: int) -> dict:
     times = []
     for _ in range(repeat):
@@ -114,6 +158,11 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=60.0, help="per workload and level")
     p.add_argument("--clients", default="1,8,32")
     p.add_argument("--cli-repeat", type=int, default=3)
+    p.add_argument("--fault", action="store_true",
+                   help="after the levels, a fault run: the graph server is killed during prediction load")
+    p.add_argument("--fault-seconds", type=float, default=40.0)
+    p.add_argument("--kill-at", type=float, default=5.0)
+    p.add_argument("--fault-only", action="store_true", help="the fault run alone (no levels, no CLI baseline)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--json-out", type=Path)
     a = p.parse_args()
@@ -156,7 +205,7 @@ def main() -> None:
             }
             results = {"pairs": len(pairs), "entities_sampled": len(names), "seconds_per_level": a.seconds,
                        "rss_mib_start": rss_mib(proc.pid), "levels": []}
-            for name, make in workloads.items():
+            for name, make in ([] if a.fault_only else workloads.items()):
                 for clients in levels:
                     before = rss_mib(proc.pid)
                     got = asyncio.run(drive(url, make, clients, a.seconds))
@@ -165,6 +214,17 @@ def main() -> None:
                         f"errors {got['errors']}, RSS {before} -> {got['rss_mib_after']} MiB")
                     results["levels"].append(got)
             results["rss_mib_end"] = rss_mib(proc.pid)
+            if a.fault or a.fault_only:
+                from akg.config import Settings
+                from akg.connect import embedded_server
+
+                def kill():
+                    state = embedded_server(Settings.from_env()).status()
+                    log(f"killing the graph server (pid {state.pid})")
+                    os.kill(state.pid, 9)
+
+                results["fault"] = asyncio.run(fault_run(url, workloads["predict"], 8, a.fault_seconds, a.kill_at, kill))
+                log(f"fault run: {results['fault']}")
         finally:
             proc.terminate()
             try:
@@ -172,8 +232,14 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
             service_log.close()
-        log("CLI baseline ...")
-        results["cli"] = cli_baseline(env, pairs[0], a.cli_repeat)
+        if not a.fault_only:
+            log("CLI baseline ...")
+            results["cli"] = cli_baseline(env, pairs[0], a.cli_repeat)
+    if a.fault_only:
+        print(json.dumps(results, indent=2))
+        if a.json_out:
+            a.json_out.write_text(json.dumps(results, indent=2) + "\n")
+        return
     best = max((r["req_per_s"] for r in results["levels"] if r["workload"] == "predict"), default=0)
     results["predict_throughput_vs_cli"] = round(best / results["cli"]["per_s"], 1) if results["cli"]["per_s"] else None
     if any(r["errors"] for r in results["levels"]):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,7 +38,7 @@ from akg import __version__
 from akg.config import Settings
 from akg.errors import (AkgError, ConfigError, ConflictError, GraphError, GraphUnavailable, InputError, QueryRefused,
                         QueryTimeout)
-from service.state import ServiceState
+from service.state import Reconnecting, ServiceState
 from service.tokens import TokenStore
 
 MAX_BODY_BYTES = 1024 * 1024     # a JSON request body
@@ -134,6 +135,7 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        scope.setdefault("state", {})["started"] = time.monotonic()  # request.state.started: see ServiceState.lost
         limit = self.limit_for(scope.get("path", ""))
         length = dict(scope.get("headers") or []).get(b"content-length")
         too_large = JSONResponse({"error": f"the request body is larger than the limit of {limit} bytes"}, 413)
@@ -190,8 +192,8 @@ def status_of(error: AkgError, path: str) -> int:
 def install_error_handlers(app: FastAPI, debug: bool) -> None:
     @app.exception_handler(AkgError)
     async def akg_error(request: Request, e: AkgError):
-        if isinstance(e, GraphUnavailable):
-            request.app.state.service.lost()  # the next request reconnects
+        if isinstance(e, GraphUnavailable) and not isinstance(e, Reconnecting):
+            request.app.state.service.lost(since=getattr(request.state, "started", None))  # the next one reconnects
         return JSONResponse({"error": one_line(str(e))}, status_of(e, request.url.path))
 
     @app.exception_handler(RequestValidationError)

@@ -20,6 +20,10 @@ import akg
 from akg.config import Settings
 from akg.errors import GraphUnavailable
 
+
+class Reconnecting(GraphUnavailable):
+    """Another request is opening the connection right now."""
+
 LATEST_TTL = 5.0  # seconds a resolution of "the latest model" is reused
 MAX_MODELS = 4    # loaded models kept at once (each holds its embeddings in memory)
 
@@ -38,6 +42,7 @@ class ServiceState:
         self._kg: akg.KnowledgeGraph | None = None
         self._lock = threading.Lock()
         self._opening = threading.Lock()
+        self._opened_at = 0.0
         self._models: dict[str, tuple[tuple, akg.Model]] = {}
         self._latest: tuple[float, str] | None = None
 
@@ -50,18 +55,23 @@ class ServiceState:
         if kg is not None:
             return kg
         if not self._opening.acquire(blocking=False):
-            raise GraphUnavailable("the service is connecting to the graph server; try again in a moment")
+            raise Reconnecting("the service is connecting to the graph server; try again in a moment")
         try:
             if self._kg is None:
                 self._kg = akg.open(settings=self.settings)
+                self._opened_at = time.monotonic()
             return self._kg
         finally:
             self._opening.release()
 
-    def lost(self) -> None:
-        """The graph server stopped answering: drop the connection, so that the next request opens a new
-        one (for the embedded server, `akg.open` starts it again if it is not running, as every command does)."""
+    def lost(self, since: float | None = None) -> None:
+        """The graph server stopped answering a request that started at `since` (time.monotonic): drop
+        the connection, so that the next request opens a new one (for the embedded server, `akg.open`
+        starts it again if it is not running, as every command does). A connection opened after that
+        request started is a new one, and is kept."""
         with self._lock:
+            if since is not None and self._opened_at > since:
+                return
             kg, self._kg = self._kg, None
         if kg is not None:
             try:

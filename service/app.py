@@ -9,9 +9,9 @@ API and return its `to_dict()`. What is common lives here once:
   (MAX_BATCH), row limits, Cypher timeouts (those of `akg query`).
 - Every error is `{"error": "one line"}` with a status that says whose fault it is: 400 bad input
   or a refused query, 401 no or unknown token, 404 no such thing, 409 a conflicting change, 413 too
-  large, 422 a malformed request, 502 the graph server failed a query of ours, 503 the graph server
-  is unreachable (with what to check), 504 a query ran past its time limit, 500 a bug (never a
-  traceback).
+  large, 422 a malformed request, 429 every console-query slot of the machine is busy
+  (akg.readonly), 502 the graph server failed a query of ours, 503 the graph server is unreachable
+  (with what to check), 504 a query ran past its time limit, 500 a bug (never a traceback).
 - No CORS unless AKG_CORS_ORIGINS names origins.
 """
 
@@ -36,8 +36,8 @@ from starlette.exceptions import HTTPException
 import akg
 from akg import __version__
 from akg.config import Settings
-from akg.errors import (AkgError, ConfigError, ConflictError, GraphError, GraphUnavailable, InputError, QueryRefused,
-                        QueryTimeout)
+from akg.errors import (AkgError, ConfigError, ConflictError, GraphError, GraphUnavailable, InputError, QueryBusy,
+                        QueryRefused, QueryTimeout)
 from service.state import Reconnecting, ServiceState
 from service.tokens import TokenStore
 
@@ -63,7 +63,7 @@ class ErrorBody(BaseModel):
     error: str
 
 
-ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 500, 502, 503, 504)}
+ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 429, 500, 502, 503, 504)}
 Json = dict[str, Any]
 
 
@@ -174,8 +174,8 @@ class BodyLimit:
             await too_large(scope, receive, send)
 
 
-STATUS = [(GraphUnavailable, 503), (QueryTimeout, 504), (QueryRefused, 400), (ConflictError, 409),
-          (InputError, 400), (ConfigError, 500), (GraphError, 502)]
+STATUS = [(GraphUnavailable, 503), (QueryTimeout, 504), (QueryBusy, 429), (QueryRefused, 400),
+          (ConflictError, 409), (InputError, 400), (ConfigError, 500), (GraphError, 502)]
 
 
 def status_of(error: AkgError, path: str) -> int:

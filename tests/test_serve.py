@@ -183,6 +183,25 @@ def test_query_equals_the_library_and_the_gate_refuses_the_same(service, kg):
     refused(service.post("/query", json={"cypher": "MATCH (n) RETURN n", "limit": 0}), 422)
 
 
+def test_query_when_every_console_slot_is_busy_is_a_429(service, server_env):
+    """The machine runs at most MAX_RUNNING console queries (akg.readonly); one more is told to retry."""
+    import fcntl
+
+    from akg.readonly import MAX_RUNNING
+
+    folder = server_env.home / "console"
+    folder.mkdir(exist_ok=True)
+    held = [open(folder / f"slot-{i}.lock", "a+") for i in range(MAX_RUNNING)]  # noqa: SIM115
+    try:
+        for f in held:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert "already running" in refused(service.post("/query", json={"cypher": "RETURN 1 AS x"}), 429)
+    finally:
+        for f in held:
+            f.close()
+    assert ok(service.post("/query", json={"cypher": "RETURN 1 AS x"}))["rows"] == [{"x": 1}]
+
+
 def test_predictions_equal_the_library_and_follow_curation(service, kg, token):
     model = akg.load_model(MODEL)
     got = ok(service.post("/predict", json={"head": "dog", "relation": "occurs in", "k": 5, "model": MODEL}))

@@ -15,6 +15,7 @@ function its CLI command also calls, so the two give the same answers (docs/api.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,10 @@ class KnowledgeGraph:
         self.settings = settings
         self.graph = graph          # akg.graph.Graph: the writing connection
         self._reader = None         # the read-only connection of query(), opened on first use
+        self._lock = threading.Lock()
+        self._known: dict = {}      # (head, relation) -> known tails, valid while the change log's head is _known_at
+        self._known_at = None
+        self._train_hash: tuple | None = None  # (change log head, hash of the accepted training triples)
         self.curate = Curation(self)
 
     def __enter__(self) -> KnowledgeGraph:
@@ -181,13 +186,18 @@ class KnowledgeGraph:
         return IngestReport(load_files(self.graph, paths, source=source, strict=strict, rejects=rejects,
                                        batch_size=batch_size, move_split=move_split))
 
-    def query(self, text: str, /, *, timeout: float = 30.0, limit: int = 1000, **params) -> Table:
-        """A read-only Cypher query (as `akg query`): the server refuses writes; `params` are its $parameters."""
+    def query(self, text: str, /, *, timeout: float = 30.0, limit: int = 1000, params: dict | None = None,
+              **kwparams) -> Table:
+        """A read-only Cypher query (as `akg query`): the server refuses writes; `params` (a dict, for
+        names such as `limit`) and keywords are its $parameters."""
         from akg.connect import connect_read_only
         from akg.readonly import run_read_only
 
-        if self._reader is None:
-            self._reader = connect_read_only(self.settings)
+        params = {**(params or {}), **kwparams}
+
+        with self._lock:
+            if self._reader is None:
+                self._reader = connect_read_only(self.settings)
         result = run_read_only(self._reader, text, params, timeout=timeout, limit=limit)
         return Table(result.rows, result.columns, {"truncated": result.truncated, "notes": result.notes})
 
@@ -220,6 +230,84 @@ class KnowledgeGraph:
         from akg.graph_state import graph_version
 
         return graph_version(self.graph)
+
+    def head(self) -> dict:
+        """The change log's head, one quick read: `seq` moves with every change (ingest, curation,
+        revert, from any process), `version` is the recorded graph version; both None before any change."""
+        from akg.graph_state import recorded_head
+
+        return recorded_head(self.graph)
+
+    def search(self, text: str, *, limit: int = 10) -> Table:
+        """Entity names containing `text` (normalised like AKG names), shortest first (as the explorer's search)."""
+        from akg_loader.explore import search_entities
+
+        return Table([{"name": n} for n in search_entities(self.graph, text, limit)], ["name"])
+
+    def facts(self, name: str, *, limit: int = 500) -> Table:
+        """An entity's facts in both directions with their provenance: direction, relation, other,
+        status, split, sources, verdict (cypher/explore.cypher, entity_neighbourhood)."""
+        from akg.names import normalise_name
+        from akg_loader.explore import facts
+
+        return Table(facts(self.graph, name, limit),
+                     ["direction", "relation", "other", "status", "split", "sources", "verdict"],
+                     {"entity": normalise_name(name)})
+
+    def neighbourhood(self, name: str, *, depth: int = 1, relations: Sequence[str] | None = None,
+                      limit: int = 200) -> Report:
+        """The facts around an entity, one or two hops: {center, nodes, edges} (as the explorer's graph)."""
+        from akg_loader.explore import neighbourhood
+
+        return Report(neighbourhood(self.graph, name, depth=depth, relations=list(relations) if relations else None,
+                                    limit=limit), table="edges")
+
+    def diff(self, old: str, new: str = "current") -> Report:
+        """Triples accepted in version `new` but not `old` and the reverse (as `akg diff`); versions by prefix."""
+        from curation.versions import diff
+
+        return Report(diff(self.graph, old, new).as_dict(), table=None)
+
+    def known_tails(self, head: str, relation: str) -> list[str]:
+        """The graph's accepted tails of (head, relation), kept until the change log's head moves (any
+        change from any process moves it), so that repeated predictions do not ask the graph again."""
+        from kge.workflows import known_tails
+
+        at = self.head()
+        with self._lock:
+            if at != self._known_at:
+                self._known, self._known_at = {}, at
+            got = self._known.get((head, relation)) if at["seq"] is not None else None
+        if got is None:
+            got = known_tails(self.graph, head, relation)
+            with self._lock:
+                if at == self._known_at and len(self._known) < 100_000:
+                    self._known[(head, relation)] = got
+        return list(got)
+
+    def train_hash(self) -> str:
+        """The hash a model trained now would record (of the accepted training triples); recomputed
+        only when the change log's head moves."""
+        from kge.workflows import current_train_hash
+
+        at = self.head()
+        cached = self._train_hash
+        if cached is not None and cached[0] == at and at["seq"] is not None:
+            return cached[1]
+        value = current_train_hash(self.graph)
+        self._train_hash = (at, value)
+        return value
+
+    def label_sets(self, *, mapping: str | Path | None = None) -> Table:
+        """Every label set with its AKG coverage (as `akg labels list`); `meta["mapping"]` is the file read."""
+        from reasoning import labels as L
+
+        path = L.find_mapping(mapping, settings=self.settings)
+        rows = L.available(path)
+        existing = L.graph_existing(self.graph)
+        for row in rows:
+            row["coverage"] = L.resolve_entities(L.load(row["key"], path), existing).coverage()
+        return Table(rows, meta={"mapping": str(path)})
 
 
 class Curation:
@@ -308,14 +396,45 @@ class Model:
         return self._predictor
 
     def predict(self, head: str, relation: str, *, k: int = 10, kg: KnowledgeGraph | None = None) -> Table:
-        """The k best tails of (head, relation): the graph's known tails first, then predicted ones (as `akg predict`)."""
+        """The k best tails of (head, relation): the graph's known tails first, then predicted ones (as `akg predict`).
+        With `kg`, its known tails are reused until the graph changes (KnowledgeGraph.known_tails)."""
         from kge.workflows import known_tails
 
         predictor = self._predictor_()
         pair = predictor.resolve_pair(head, relation)
-        with _graph_for(kg, self.settings) as graph:
-            predictions = predictor.predict(*pair, k=k, known=known_tails(graph, *pair))
+        if kg is not None:
+            known = kg.known_tails(*pair)
+        else:
+            with _graph_for(kg, self.settings) as graph:
+                known = known_tails(graph, *pair)
+        predictions = predictor.predict(*pair, k=k, known=known)
         return Table([p.as_dict() for p in predictions], meta={"head": pair[0], "relation": pair[1], "model": self.name})
+
+    def predict_many(self, pairs: Iterable[tuple[str, str]], *, k: int = 10, kg: KnowledgeGraph | None = None) -> Table:
+        """`predict` for each (head, relation): one row per pair with its `tails`, or its `error` (an
+        unknown entity or relation) without stopping the others."""
+        rows = []
+        with _graph_for(kg, self.settings) as graph:
+            own = kg if kg is not None else KnowledgeGraph(self.settings, graph)
+            for head, relation in pairs:
+                try:
+                    got = self.predict(head, relation, k=k, kg=own)
+                    rows.append({"head": got.meta["head"], "relation": got.meta["relation"], "tails": got.data,
+                                 "error": None})
+                except InputError as e:
+                    rows.append({"head": head, "relation": relation, "tails": [], "error": str(e)})
+        return Table(rows, ["head", "relation", "tails", "error"], {"model": self.name})
+
+    def card(self) -> dict:
+        """What the model is: its name, training settings, metrics, the graph it was trained on, notes."""
+        return {"name": self.name, "path": str(self.path), "config": self.config, "metrics": self.metrics,
+                "trained_on": self.stored.trained_on, "created_at": self.stored.created_at, "notes": self.notes}
+
+    def stale(self, kg: KnowledgeGraph) -> str | None:
+        """A warning when the graph's accepted training triples differ from what this model was trained on."""
+        from kge.workflows import staleness
+
+        return staleness(self.stored, kg.train_hash())
 
     def evaluate(self, kg: KnowledgeGraph | None = None, *, device: str = "cpu") -> Report:
         """Filtered MRR and Hits@k on the graph's test split (as `akg evaluate`)."""
@@ -413,6 +532,33 @@ def _encoder_spec(clap: str | Path | None, device: str | None, allow_download: b
     return EncoderSpec.from_env(backend="hf", model=clap, device=device, allow_download=allow_download or None)
 
 
+_ENCODERS: dict = {}  # (spec, model file/folder mtime) -> a loaded CLAP encoder, reused by later calls
+_ENCODERS_LOCK = threading.Lock()
+MAX_ENCODERS = 2
+
+
+def _encoder(spec):
+    """A loaded CLAP encoder for the spec, kept for the process (loading one takes seconds), so that a
+    notebook's or the HTTP service's next classification reuses it. A model folder or checkpoint that
+    is rewritten (its mtime moves) is loaded again; at most MAX_ENCODERS are kept."""
+    from akg.encoders import load_encoder
+
+    where = Path(spec.checkpoint or spec.model)
+    try:
+        stamp = where.stat().st_mtime_ns
+    except OSError:  # a hub id, not a path
+        stamp = None
+    key = (spec, stamp)
+    with _ENCODERS_LOCK:
+        found = _ENCODERS.get(key)
+        if found is None:
+            found = load_encoder(spec)
+            while len(_ENCODERS) >= MAX_ENCODERS:
+                _ENCODERS.pop(next(iter(_ENCODERS)))
+            _ENCODERS[key] = found
+        return found
+
+
 def _enrich(relations, top_m, template, base_template):
     from reasoning.prompts import EnrichSettings
 
@@ -466,10 +612,10 @@ def classify(kg: KnowledgeGraph, clips: Sequence[str | Path], *, labels: str | N
         clips = [clips]
     fusion_settings = _fusion(fusion, temperature)
     top_k = cl.DEFAULT_TOP_K if top_k is None else top_k
-    session = open_session(kg.graph, kg.settings, labels=labels or cl.DEFAULT_LABELS,
-                           encoder_spec=_encoder_spec(clap, device, allow_download),
+    spec = _encoder_spec(clap, device, allow_download)
+    session = open_session(kg.graph, kg.settings, labels=labels or cl.DEFAULT_LABELS, encoder_spec=spec,
                            enrich=_enrich(relations, top_m, template, base_template), kge_model=kge_model,
-                           use_kge=use_kge)
+                           use_kge=use_kge, encoder=_encoder(spec))
     results = cl.classify_clips(session, list(clips), fusion=fusion_settings, top_k=top_k, explain=explain,
                                 max_seconds=cl.DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
     return ClassifyReport(results, cl.session_summary(session, fusion_settings, top_k))

@@ -45,6 +45,7 @@ class Settings:
     bolt_port: str | None = None          # AKG_BOLT_PORT / AKG_HTTP_PORT: the embedded server's ports
     http_port: str | None = None          #   (validated where the server picks them, see akg.embedded)
     debug: bool = False                   # AKG_DEBUG: print tracebacks of unexpected errors
+    cors_origins: tuple[str, ...] = ()    # AKG_CORS_ORIGINS: origins `akg serve` allows cross-site (comma-separated); none by default
 
     def __post_init__(self) -> None:
         # Settings built by hand (tests, the Python API) get the same derived folders as from_env.
@@ -93,6 +94,11 @@ class Settings:
         label_env = env.get("AKG_LABEL_SETS_DIR") or None
         label_sets = Path(label_env).expanduser() if label_env else data_dir / "label_sets"
         audio = env.get("AKG_AUDIO_DIR") or None
+        cors = tuple(o.strip().rstrip("/") for o in (env.get("AKG_CORS_ORIGINS") or "").split(",") if o.strip())
+        for origin in cors:
+            if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+                raise ConfigError(f"AKG_CORS_ORIGINS: {origin!r} is not an origin (give scheme://host[:port], "
+                                  "comma-separated, or *)")
         return cls(home=home, uri=uri, user=user, password=password, database=database, server_heap=heap,
                    read_user=read_user, read_password=read_password, data_dir=data_dir,
                    label_sets_dir=label_sets, label_sets_from_env=label_env is not None,
@@ -101,7 +107,7 @@ class Settings:
                    audio_dir=Path(audio).expanduser() if audio else None,
                    curator=(env.get("AKG_CURATOR") or "").strip(),
                    bolt_port=env.get("AKG_BOLT_PORT"), http_port=env.get("AKG_HTTP_PORT"),
-                   debug=bool(env.get("AKG_DEBUG")))
+                   debug=bool(env.get("AKG_DEBUG")), cors_origins=cors)
 
 
 def debug_enabled(environ: Mapping[str, str] | None = None) -> bool:

@@ -27,6 +27,10 @@ class QueryRefused(AkgError):
     """A query was refused before it could change anything (the read-only gate)."""
 
 
+class QueryBusy(QueryRefused):
+    """A query was refused because the machine already runs as many console queries as it allows: try again."""
+
+
 class QueryTimeout(AkgError):
     """A query ran past its time limit."""
 

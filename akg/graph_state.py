@@ -31,3 +31,12 @@ def graph_version(graph: Graph) -> str:
 def state_hash(graph: Graph) -> str:
     """Hash of every triple with its status and split: changes with any write to a triple's status."""
     return content_hash(read_state(graph))
+
+
+def recorded_head(graph: Graph) -> dict:
+    """The change log's head as recorded (one node, one quick read): {'seq', 'version'}; None values
+    before the change log exists. `seq` moves with every change, so it can key caches of graph reads."""
+    rows = graph.read(queries.get("graph_state"))
+    if not rows:
+        return {"seq": None, "version": None}
+    return {"seq": rows[0]["seq"], "version": rows[0]["version"]}

@@ -34,7 +34,7 @@ from typing import Any
 from neo4j import graph as ng
 
 from akg import queries
-from akg.errors import AkgError, ConfigError, GraphError, InputError, QueryRefused, QueryTimeout
+from akg.errors import AkgError, ConfigError, GraphError, InputError, QueryBusy, QueryRefused, QueryTimeout
 from akg.gate import checked_text
 from akg.graph import Graph
 
@@ -96,7 +96,7 @@ class _Slot:
                 continue
             self._file = f
             return
-        raise QueryRefused(f"{MAX_RUNNING} console queries are already running on this machine; "
+        raise QueryBusy(f"{MAX_RUNNING} console queries are already running on this machine; "
                            "try again when one of them has finished")
 
     def release(self) -> None:

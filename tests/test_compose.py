@@ -70,7 +70,7 @@ def test_ports_published_on_loopback_only(rendered):
                 target = int(parts[-1])
             assert host_ip == "127.0.0.1", f"port {port!r} is not bound to 127.0.0.1"
             published[target] = host_ip
-    assert set(published) == {7474, 7687, 8501}  # Bolt, Neo4j Browser, the explorer (app)
+    assert set(published) == {7474, 7687, 8501, 8000}  # Bolt, Neo4j Browser, the explorer (app), the API
 
 
 @needs_compose
@@ -162,3 +162,16 @@ def test_app_service_runs_the_explorer_against_neo4j(rendered):
     assert environment["AKG_PASSWORD"] == PASSWORD
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
     assert re.search(r'CMD \["akg", "ui", "--host", "0.0.0.0", "--port", "8501", "--no-browser"\]', dockerfile)
+
+
+@needs_compose
+def test_api_service_serves_the_http_api_against_neo4j(rendered):
+    api = rendered["services"]["api"]
+    assert api.get("build") and _published(api) == [("127.0.0.1", 8000, 8000)]
+    assert api["command"][:2] == ["akg", "serve"] and "--allow-public-reads" in api["command"]
+    assert api["depends_on"]["neo4j"]["condition"] == "service_healthy"
+    environment = api["environment"]
+    if isinstance(environment, list):
+        environment = dict(item.split("=", 1) for item in environment)
+    assert environment["AKG_URI"] == "bolt://neo4j:7687" and environment["AKG_PASSWORD"] == PASSWORD
+    assert "/health" in " ".join(api["healthcheck"]["test"])

@@ -1,4 +1,4 @@
-"""The packages depend in one direction: core <- loader <- kge <- curation, reasoning <- API <- UI and CLI.
+"""The packages depend in one direction: core <- loader <- kge <- curation, reasoning <- API <- UI, CLI and service.
 
 Every import in every module (including those inside functions, which run later but still tie the
 code together) is read from the source with `ast` and checked against the intended layers; a test
@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("akg", "akg_loader", "kge", "curation", "reasoning", "ui")
+PACKAGES = ("akg", "akg_loader", "kge", "curation", "reasoning", "ui", "service")
 # Layer numbers: a module may import its own layer's modules and lower ones only. curation and
 # reasoning share a layer and may not import each other (suggestions and classification are independent).
 CORE, LOADER, KGE, USES_KGE, API, FRONT = range(6)
-LAYER = {"akg": CORE, "akg_loader": LOADER, "kge": KGE, "curation": USES_KGE, "reasoning": USES_KGE, "ui": FRONT}
+LAYER = {"akg": CORE, "akg_loader": LOADER, "kge": KGE, "curation": USES_KGE, "reasoning": USES_KGE, "ui": FRONT,
+         "service": FRONT}  # service: `akg serve`, the HTTP API (a front like the explorer)
 
 
 def layer_of(module: str) -> int:
@@ -92,7 +93,8 @@ def test_the_layer_rule_catches_a_wrong_import(tmp_path):
     assert got == [(1, "akg_loader.ingest"), (2, "curation.queue")]
     assert layer_of("akg_loader.ingest") > layer_of("akg.graph")
     assert layer_of("curation.queue") == layer_of("reasoning.refine") == USES_KGE
-    assert layer_of("kge.cli") == layer_of("ui.app") == FRONT
+    assert layer_of("kge.cli") == layer_of("ui.app") == layer_of("service.app") == FRONT
+    assert layer_of("akg.api") < layer_of("service.app")
 
 
 @pytest.mark.parametrize("name", ["akg.names", "akg.graph_state", "akg.encoders", "akg.audio", "akg.config"])

@@ -1,0 +1,264 @@
+"""Load on `akg serve`: tail prediction and an entity's neighbourhood at 1, 8 and 32 concurrent clients.
+
+A scratch embedded server is filled with AKG pruned + test and a small RotatE (tests/helpers.py,
+as the other benchmarks); `akg serve` runs as a subprocess against it (one worker, as users start
+it), and an httpx/asyncio driver keeps N clients busy for --seconds per level, each sending its
+next request as soon as the last one is answered. Per workload and level: requests/s, p50/p99
+latency, errors (anything but 200, or a transport error) and the service's RSS before and after.
+The baseline is the CLI's per-call cost: `akg predict HEAD RELATION --json` as a fresh process.
+
+    .venv/bin/python bench/serve_bench.py --seconds 60 --json-out bench/out/serve.json
+
+The driver shares the machine's cores with the service and the graph server: on 2 cores the
+figures are a floor for what the service does on a machine of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REPO, BenchError, default_akg_dir, emit, log  # noqa: E402
+from scratch_server import scratch_graph  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tests"))
+
+AKG = str(Path(sys.executable).parent / "akg")
+MODEL = "serve-bench"
+
+
+def rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+async def drive(url: str, make_request, clients: int, seconds: float) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    stop = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        async def one(worker: int):
+            rnd = random.Random(worker)
+            while time.monotonic() < stop:
+                method, path, body = make_request(rnd)
+                started = time.perf_counter()
+                try:
+                    r = await client.request(method, path, json=body)
+                    ok = r.status_code == 200
+                    if not ok:
+                        errors.append(f"{r.status_code}: {r.text[:200]}")
+                except httpx.HTTPError as e:
+                    ok = False
+                    errors.append(f"{type(e).__name__}: {e}")
+                if ok:
+                    latencies.append(time.perf_counter() - started)
+
+        began = time.monotonic()
+        await asyncio.gather(*(one(i) for i in range(clients)))
+        elapsed = time.monotonic() - began
+    return {"requests": len(latencies) + len(errors), "ok": len(latencies), "errors": len(errors),
+            "error_examples": sorted(set(errors))[:3], "seconds": round(elapsed, 2),
+            "req_per_s": round(len(latencies) / elapsed, 1),
+            "p50_ms": round(1000 * percentile(latencies, 50), 2) if latencies else None,
+            "p99_ms": round(1000 * percentile(latencies, 99), 2) if latencies else None}
+
+
+async def fault_run(url: str, make_request, clients: int, seconds: float, kill_at: float, kill) -> dict:
+    """Load for `seconds`; at `kill_at` the graph server is killed (`kill()`); every request's
+    (start, end, status) is kept, to say how many failed, how fast the 503s came, and when answers
+    were right again."""
+    import httpx
+
+    records: list[tuple[float, float, int]] = []  # seconds since the start; status 0 = transport error
+    began = time.monotonic()
+    stop = began + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        async def one(worker: int):
+            rnd = random.Random(worker)
+            while time.monotonic() < stop:
+                method, path, body = make_request(rnd)
+                t0 = time.monotonic() - began
+                try:
+                    status = (await client.request(method, path, json=body)).status_code
+                except httpx.HTTPError:
+                    status = 0
+                records.append((t0, time.monotonic() - began, status))
+
+        async def killer():
+            await asyncio.sleep(kill_at)
+            kill()
+
+        await asyncio.gather(killer(), *(one(i) for i in range(clients)))
+    after = [r for r in records if r[0] >= kill_at]
+    failed = [r for r in after if r[2] != 200]
+    unavailable = [1000 * (end - start) for start, end, status in failed if status == 503]
+    last_failed_start = max((r[0] for r in failed), default=kill_at)
+    first_ok = min((end for start, end, status in after if status == 200 and start > last_failed_start), default=None)
+    return {"clients": clients, "seconds": seconds, "killed_at_s": kill_at, "requests": len(records),
+            "failed": len(failed), "failed_by_status": {str(k): sum(1 for r in failed if r[2] == k)
+                                                        for k in sorted({r[2] for r in failed})},
+            "ok_before_kill": sum(1 for r in records if r[0] < kill_at and r[2] == 200),
+            "first_failure_after_kill_s": round(min((r[1] for r in failed), default=kill_at) - kill_at, 3) if failed else None,
+            "failed_ms_p50": round(percentile(unavailable, 50), 1) if unavailable else None,
+            "failed_ms_p99": round(percentile(unavailable, 99), 1) if unavailable else None,
+            "failed_ms_max": round(max(unavailable), 1) if unavailable else None,
+            "last_failure_s_after_kill": round(max(r[1] for r in failed) - kill_at, 3) if failed else None,
+            "correct_again_s_after_kill": round(first_ok - kill_at, 3) if first_ok is not None else None}
+
+
+def cli_baseline(env: dict, pair: tuple[str, str], repeat: int) -> dict:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        done = subprocess.run([AKG, "predict", pair[0], pair[1], "-k", "10", "--model", MODEL, "--json"], env=env,
+                              capture_output=True, text=True)
+        times.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            raise BenchError(f"akg predict failed: {done.stderr.strip()}")
+    median = statistics.median(times)
+    return {"calls": repeat, "median_s": round(median, 3), "per_s": round(1 / median, 3),
+            "all_s": [round(t, 3) for t in times]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--akg-dir", type=Path, default=default_akg_dir())
+    p.add_argument("--seconds", type=float, default=60.0, help="per workload and level")
+    p.add_argument("--clients", default="1,8,32")
+    p.add_argument("--cli-repeat", type=int, default=3)
+    p.add_argument("--fault", action="store_true",
+                   help="after the levels, a fault run: the graph server is killed during prediction load")
+    p.add_argument("--fault-seconds", type=float, default=40.0)
+    p.add_argument("--kill-at", type=float, default=5.0)
+    p.add_argument("--fault-only", action="store_true", help="the fault run alone (no levels, no CLI baseline)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--json-out", type=Path)
+    a = p.parse_args()
+    levels = [int(x) for x in a.clients.split(",")]
+
+    from helpers import load_akg_with_small_kge
+
+    with scratch_graph("akg-serve-bench-") as (graph, home, _state):
+        log("loading the AKG and training a small RotatE ...")
+        load_akg_with_small_kge(graph, a.akg_dir, home, name=MODEL, evaluate_after=False)
+        rows = graph.read("MATCH (h:Entity)-[r]->(:Entity) WHERE r.status = 'accepted' AND r.split = 'train' "
+                          "RETURN DISTINCT h.name AS head, r.relation AS relation LIMIT 500")
+        pairs = [(r["head"], r["relation"]) for r in rows]
+        names = sorted({h for h, _ in pairs})
+        env = dict(os.environ)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        service_log = open(Path(home) / "serve.log", "w")  # noqa: SIM115 - closed with the process below
+        proc = subprocess.Popen([AKG, "serve", "--port", str(port), "--log-level", "warning"], env=env,
+                                stdout=service_log, stderr=subprocess.STDOUT, text=True)
+        try:
+            import httpx
+
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(url + "/ready", timeout=5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise BenchError("akg serve did not become ready")
+                time.sleep(0.3)
+            # warm: the model and the code paths, not counted
+            httpx.post(url + "/predict", json={"head": pairs[0][0], "relation": pairs[0][1], "model": MODEL}, timeout=60)
+            workloads = {
+                "predict": lambda rnd: ("POST", "/predict", dict(zip(("head", "relation"), rnd.choice(pairs)),
+                                                                  k=10, model=MODEL)),
+                "neighbourhood": lambda rnd: ("GET", f"/entities/{rnd.choice(names)}/neighbourhood?limit=200", None),
+            }
+            results = {"pairs": len(pairs), "entities_sampled": len(names), "seconds_per_level": a.seconds,
+                       "rss_mib_start": rss_mib(proc.pid), "levels": []}
+            for name, make in ([] if a.fault_only else workloads.items()):
+                for clients in levels:
+                    before = rss_mib(proc.pid)
+                    got = asyncio.run(drive(url, make, clients, a.seconds))
+                    got.update(workload=name, clients=clients, rss_mib_before=before, rss_mib_after=rss_mib(proc.pid))
+                    log(f"{name} x{clients}: {got['req_per_s']} req/s, p50 {got['p50_ms']} ms, p99 {got['p99_ms']} ms, "
+                        f"errors {got['errors']}, RSS {before} -> {got['rss_mib_after']} MiB")
+                    results["levels"].append(got)
+            results["rss_mib_end"] = rss_mib(proc.pid)
+            if a.fault or a.fault_only:
+                from akg.config import Settings
+                from akg.connect import embedded_server
+
+                def kill():
+                    state = embedded_server(Settings.from_env()).status()
+                    log(f"killing the graph server (pid {state.pid})")
+                    os.kill(state.pid, 9)
+
+                results["fault"] = asyncio.run(fault_run(url, workloads["predict"], 8, a.fault_seconds, a.kill_at, kill))
+                log(f"fault run: {results['fault']}")
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            service_log.close()
+        if not a.fault_only:
+            log("CLI baseline ...")
+            results["cli"] = cli_baseline(env, pairs[0], a.cli_repeat)
+    if a.fault_only:
+        print(json.dumps(results, indent=2))
+        if a.json_out:
+            a.json_out.write_text(json.dumps(results, indent=2) + "\n")
+        return
+    best = max((r["req_per_s"] for r in results["levels"] if r["workload"] == "predict"), default=0)
+    results["predict_throughput_vs_cli"] = round(best / results["cli"]["per_s"], 1) if results["cli"]["per_s"] else None
+    if any(r["errors"] for r in results["levels"]):
+        log("ERRORS during the load: the figures must not be used")
+
+    def table(r: dict) -> str:
+        lines = ["| workload | clients | req/s | p50 ms | p99 ms | errors | RSS MiB before → after |",
+                 "|---|---:|---:|---:|---:|---:|---|"]
+        for x in r["levels"]:
+            lines.append(f"| {x['workload']} | {x['clients']} | {x['req_per_s']} | {x['p50_ms']} | {x['p99_ms']} | "
+                         f"{x['errors']} | {x['rss_mib_before']} → {x['rss_mib_after']} |")
+        c = r["cli"]
+        lines.append(f"\nCLI `akg predict` per call: median {c['median_s']} s ({c['per_s']} calls/s); "
+                     f"service predict best {r['predict_throughput_vs_cli']}x the CLI's throughput. "
+                     f"Service RSS {r['rss_mib_start']} → {r['rss_mib_end']} MiB.")
+        return "\n".join(lines)
+
+    emit(results, as_json=a.json, json_out=a.json_out, table=table)
+
+
+if __name__ == "__main__":
+    main()

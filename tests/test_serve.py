@@ -348,9 +348,9 @@ def test_classify_equals_the_library(service, kg, clap_dir, tmp_path):
     # the CLAP encoder is loaded once per process: a second classification reuses it
     from akg import api
 
-    loaded = list(api._ENCODERS.values())
+    loaded = dict(api._ENCODERS)  # (other tests of this process may have loaded other encoders)
     again = akg.classify(kg, [clip], labels=str(tmp_path / "labels.txt"), clap=clap_dir, top_k=3, use_kge=False)
-    assert list(api._ENCODERS.values()) == loaded and len(loaded) == 1
+    assert api._ENCODERS == loaded and any(str(clap_dir) in str(key) for key in loaded)
     assert same(json.loads(json.dumps(again.to_dict()["clips"], default=str))) == same(got["clips"])
 
 

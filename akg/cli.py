@@ -9,9 +9,12 @@ unforeseen (with AKG_DEBUG=1 it shows its traceback).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -85,3 +88,26 @@ def progress_enabled() -> bool:
 
 def main() -> None:
     cli(prog_name="akg")
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c(what: str):
+    """A long job that stops between its steps: the first Ctrl-C asks it to stop (it yields a function
+    that says whether one was asked), a second stops it at once. Interrupting a driver call half-way can
+    leave its connection waiting on a half-read answer; between steps nothing is in flight."""
+    asked = threading.Event()
+
+    def handler(signum, frame):
+        if asked.is_set():
+            raise KeyboardInterrupt
+        asked.set()
+        click.echo(f"stopping {what} after the current step (Ctrl-C again to stop at once)", err=True)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield asked.is_set
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield asked.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)

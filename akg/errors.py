@@ -48,6 +48,10 @@ class InputError(AkgError):
         super().__init__(f"{where}: {problem}" if where else problem)
 
 
+class Interrupted(AkgError):
+    """The user stopped a long job (Ctrl-C) between two of its steps; what it wrote is consistent."""
+
+
 class IntegrityError(AkgError):
     """Downloaded or copied data does not match its recorded checksum."""
 

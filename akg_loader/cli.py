@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from akg.cli import echo_json, progress_enabled
+from akg.cli import echo_json, progress_enabled, stop_on_ctrl_c
 from akg.connect import connect
 
 
@@ -41,9 +41,9 @@ def ingest(files: tuple[Path, ...], source: str | None, strict: bool, rejects: P
         click.echo(f"rejected: {bad.file}, line {bad.line}: {bad.problem}", err=True)
     total = sum(len(p.rows) for p in parsed)
     with connect() as graph, tqdm(total=total, unit="triple", disable=not progress_enabled(),
-                                   desc="ingest", file=sys.stderr) as bar:
+                                   desc="ingest", file=sys.stderr) as bar, stop_on_ctrl_c("the ingest") as stop:
         summary = load_files(graph, files, parsed=parsed, rejects=rejects, batch_size=batch_size,
-                             move_split=move_split, progress=bar.update)
+                             move_split=move_split, progress=bar.update, stop=stop)
     reject_path = summary.rejects_file
     if as_json:
         echo_json(summary.as_dict())

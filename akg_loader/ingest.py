@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from akg import changelog, queries
-from akg.errors import GraphError, InputError
+from akg.errors import GraphError, InputError, Interrupted
 from akg.files import write_atomic
 from akg.graph import Graph
 from akg.names import name_problem, shown
@@ -231,7 +231,7 @@ def split_moves(graph: Graph, files: Sequence[ParsedFile]) -> list[tuple[ParsedF
 
 def ingest(graph: Graph, files: Sequence[ParsedFile], *, batch_size: int = 5000,
            progress: Callable[[int], None] | None = None, by: str | None = None,
-           move_split: bool = False) -> IngestSummary:
+           move_split: bool = False, stop: Callable[[], bool] | None = None) -> IngestSummary:
     """Write the parsed files into the graph. Rejected rows are the caller's to report.
 
     A test file's triple that the graph holds as a training triple is refused (nothing is written)
@@ -268,7 +268,7 @@ def ingest(graph: Graph, files: Sequence[ParsedFile], *, batch_size: int = 5000,
         summary.moved_to_test = len(moves)
         changelog.ensure_state(graph)
         changelog.checkpoint_interrupted(graph)
-        _write_plan(graph, plan, now, summary, seen_entities, progress, log)
+        _write_plan(graph, plan, now, summary, seen_entities, progress, log, stop)
         summary.triples = sum(len(v) for v in by_relation.values())
         summary.entities_existing = len(seen_entities) - summary.entities_created
         if summary.changed:
@@ -300,8 +300,13 @@ def _close_log(graph: Graph, log: ChangeLog, summary: IngestSummary) -> None:
     changelog.checkpoint(graph, change_id=log.change_id, cause=log.change["note"])
 
 
-def _write_plan(graph, plan, now, summary, seen_entities, progress, log) -> None:
-    for relation, items in plan:
+def _write_plan(graph, plan, now, summary, seen_entities, progress, log, stop=None) -> None:
+    for done, (relation, items) in enumerate(plan):
+        # asked between batches, never inside one: a stop never leaves a transaction half-read
+        if stop is not None and stop():
+            raise Interrupted(f"interrupted: stopped after {done} of {len(plan)} batches "
+                              f"({summary.triples_created} triples created); the graph is consistent and the same "
+                              "ingest again completes it")
         batch = prepare(relation, items)
         c, u, n, ec, logged = _write_with_retry(graph, batch, now, log)
         log.recorded = log.recorded or logged

@@ -31,7 +31,7 @@ def rejected_rows(parsed: Sequence[ParsedFile]) -> list:
 def load_files(graph: Graph, paths: Sequence[str | Path], *, source: str | None = None, strict: bool = False,
                rejects: str | Path | None = None, batch_size: int = 5000, move_split: bool = False,
                progress: Callable[[int], None] | None = None, parsed: Sequence[ParsedFile] | None = None,
-               ) -> IngestSummary:
+               stop: Callable[[], bool] | None = None) -> IngestSummary:
     """Read (unless `parsed` is given), write the rejects, ingest. Rejects go to `rejects`, by default
     `<first file's stem>.rejects.tsv` in the current folder."""
     parsed = list(parsed) if parsed is not None else read_files(paths, source=source, strict=strict)
@@ -39,6 +39,6 @@ def load_files(graph: Graph, paths: Sequence[str | Path], *, source: str | None 
     if rejected_rows(parsed):
         reject_path = Path(rejects) if rejects else Path(f"{Path(paths[0]).stem}.rejects.tsv")
         write_rejects(parsed, reject_path)
-    summary = ingest(graph, parsed, batch_size=batch_size, progress=progress, move_split=move_split)
+    summary = ingest(graph, parsed, batch_size=batch_size, progress=progress, move_split=move_split, stop=stop)
     summary.rejects_file = str(reject_path) if reject_path else None
     return summary

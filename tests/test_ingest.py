@@ -151,14 +151,21 @@ def _akg_subprocess(args, env_extra=None) -> subprocess.Popen:
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
 def test_interrupted_run_is_consistent_and_rerun_completes(empty_graph, akg_dir, how):
     raw = akg_dir / "AKG_raw.tsv"
-    proc = _akg_subprocess(["ingest", str(raw), "--batch-size", "300"])
+    proc = _akg_subprocess(["ingest", str(raw), "--batch-size", "300"], {"PYTHONFAULTHANDLER": "1"})
     deadline = time.monotonic() + 120
     while _count(empty_graph) < 3000 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, f"the ingest finished before it could be interrupted: {proc.communicate()}"
     proc.send_signal(how)
-    out, err = proc.communicate(timeout=60)
+    try:
+        out, err = proc.communicate(timeout=120)  # (rolling back the open batch on a loaded server)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # with PYTHONFAULTHANDLER, the child prints where each thread is
+        out, err = proc.communicate()
+        pytest.fail(f"the ingest went on for 120 s after {how.name}: {err[-6000:]}")
     assert proc.returncode != 0, (out, err)
+    if how == signal.SIGINT:  # Ctrl-C stops between two batches and says so in one line
+        assert "interrupted: stopped after" in err and "Traceback" not in err, err
     part = _count(empty_graph)
     assert 0 < part < 49215
     assert _consistency(empty_graph) == {"duplicated": 0, "partial": 0, "nameless": 0}

@@ -15,6 +15,7 @@ function its CLI command also calls, so the two give the same answers (docs/api.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -449,27 +450,16 @@ class Model:
         return Report(metrics, table=None)
 
 
-class _Borrowed:
-    """A context that lends an open graph without closing it, or opens and closes one."""
+@contextlib.contextmanager
+def _graph_for(kg: KnowledgeGraph | None, settings: Settings):
+    """The open graph of `kg`, lent without closing it; or, without one, a connection of its own."""
+    if kg is not None:
+        yield kg.graph
+        return
+    from akg.connect import connect
 
-    def __init__(self, kg: KnowledgeGraph | None, settings: Settings):
-        self.kg, self.settings, self.own = kg, settings, None
-
-    def __enter__(self):
-        if self.kg is not None:
-            return self.kg.graph
-        from akg.connect import connect
-
-        self.own = connect(self.settings)
-        return self.own
-
-    def __exit__(self, *exc):
-        if self.own is not None:
-            self.own.close()
-
-
-def _graph_for(kg: KnowledgeGraph | None, settings: Settings) -> _Borrowed:
-    return _Borrowed(kg, settings)
+    with connect(settings) as graph:
+        yield graph
 
 
 def train(kg: KnowledgeGraph, *, preset: str | None = None, model: str | None = None, grounded: str | None = None,

@@ -562,10 +562,7 @@ def _enrich(relations, top_m, template, base_template):
 def _fusion(method: str, temperature: float | None):
     from reasoning.fusion import FusionSettings
 
-    try:
-        return FusionSettings(method=method, **({"temperature": temperature} if temperature is not None else {}))
-    except ValueError as e:
-        raise InputError(str(e)) from None
+    return FusionSettings(method=method, **({"temperature": temperature} if temperature is not None else {}))
 
 
 @dataclass

@@ -10,7 +10,6 @@ import click
 from akg.cli import echo_json, progress_enabled
 from akg.config import Settings
 from akg.connect import connect
-from akg.errors import InputError
 from reasoning.classify import DEFAULT_LABELS, DEFAULT_MAX_SECONDS, DEFAULT_TOP_K
 from reasoning.fusion import FusionSettings
 from reasoning.prompts import EnrichSettings
@@ -56,14 +55,6 @@ def fusion_options(f):
     return f
 
 
-def fusion_from(method: str, temperature: float):
-    """FusionSettings from the options; a bad value is an input error (one line)."""
-    try:
-        return FusionSettings(method=method, temperature=temperature)
-    except ValueError as e:
-        raise InputError(str(e)) from None
-
-
 def _specs(backend, model, checkpoint, fusion, audio_model, device, allow_download, relations, top_m, template, base_template):
     from akg.encoders import EncoderSpec
     from reasoning.prompts import EnrichSettings
@@ -93,7 +84,7 @@ def classify(clips, backend, model, checkpoint, fusion, audio_model, device, all
 
     spec, enrich = _specs(backend, model, checkpoint, fusion, audio_model, device, allow_download, relations,
                           top_m, template, base_template)
-    fusion_settings = fusion_from(method, temperature)
+    fusion_settings = FusionSettings(method=method, temperature=temperature)
     settings = Settings.from_env()
     with connect(settings) as graph:
         session = open_session(graph, settings, labels=labels, encoder_spec=spec, enrich=enrich,

@@ -13,7 +13,8 @@ from akg.connect import connect
 from akg.errors import InputError
 from reasoning.classify import DEFAULT_MAX_SECONDS
 from reasoning.zeroshot import DEFAULT_KS, DEFAULT_OUT
-from reasoning.cli import ENRICH, FUSION, _specs, encoder_options, fusion_from
+from reasoning.cli import ENRICH, FUSION, _specs, encoder_options
+from reasoning.fusion import FusionSettings
 
 
 def _int_list(text: str) -> list[int]:
@@ -52,7 +53,7 @@ def zeroshot_eval(dataset, audio_dir, meta, backend, model, checkpoint, fusion, 
     """Accuracy (single-label) or mAP (multi-label) of CLAP and of the knowledge-refined CLAP."""
     from tqdm import tqdm
 
-    from reasoning.evaluation import check_out_dir, read_metadata
+    from reasoning.evaluation import check_out_dir
     from reasoning.zeroshot import zeroshot_eval as run_eval
 
     check_out_dir(out_dir)  # before loading anything: a folder that cannot be written fails now
@@ -60,16 +61,14 @@ def zeroshot_eval(dataset, audio_dir, meta, backend, model, checkpoint, fusion, 
     spec, enrich = _specs(backend, model, checkpoint, fusion, audio_model, device, allow_download, relations,
                           top_m, template, base_template)
     ablate = [enrich.parse_relations(r) for r in ablate_relations.split(";") if r.strip()]
-    fusion_settings = fusion_from(method, temperature)
-    _, items = read_metadata(meta, audio_dir)  # (for the progress bar's total; cheap)
-    total = min(len(items), limit) if limit else len(items)
+    fusion_settings = FusionSettings(method=method, temperature=temperature)
     settings = Settings.from_env()
     with connect(settings) as graph, \
-            tqdm(total=total, desc="audio", unit="clip", disable=not progress_enabled(), file=sys.stderr) as bar:
+            tqdm(desc="audio", unit="clip", disable=not progress_enabled(), file=sys.stderr) as bar:
         report = run_eval(graph, settings, audio_dir=audio_dir, meta=meta, dataset=dataset, encoder_spec=spec,
                           enrich=enrich, ablate_relations=ablate, ks=ks, fusion=fusion_settings, kge_model=kge_model,
                           use_kge=not no_kge, limit=limit, max_seconds=max_seconds, out_dir=out_dir,
-                          progress=bar.update)
+                          progress=bar.update, on_clips=lambda n: setattr(bar, "total", n))
     for error in report["errors"]:
         click.echo(f"error: {error}", err=True)
     for warning in report["warnings"]:

@@ -31,6 +31,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from akg.errors import InputError
+
+
+class FusionSettingsError(InputError, ValueError):
+    """A fusion setting out of range: an input error for the CLI, the API and the explorer alike."""
+
 
 @dataclass(frozen=True)
 class FusionSettings:
@@ -43,12 +49,12 @@ class FusionSettings:
 
     def __post_init__(self):
         if self.method not in ("lse", "reliability"):
-            raise ValueError(f"fusion {self.method!r}: use lse or reliability")
+            raise FusionSettingsError(f"fusion {self.method!r}: use lse or reliability")
         values = (self.temperature, self.base_weight, self.prompt_weight, self.gamma, self.beta)
         if not all(math.isfinite(v) for v in values):
-            raise ValueError("fusion settings must be finite numbers")
+            raise FusionSettingsError("fusion settings must be finite numbers")
         if self.temperature <= 0 or self.base_weight < 0 or self.prompt_weight < 0 or self.beta < 0 or self.gamma < 0:
-            raise ValueError("the temperature must be positive, the weights and exponents not negative")
+            raise FusionSettingsError("the temperature must be positive, the weights and exponents not negative")
 
 
 def weighted_lme(scores: np.ndarray, weights: np.ndarray, tau: float) -> float:

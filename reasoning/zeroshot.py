@@ -33,8 +33,10 @@ def zeroshot_eval(graph, settings: Settings, *, audio_dir: Path, meta: Path, dat
                   ablate_relations: Sequence[Sequence[str]] = (), ks: Sequence[int] = DEFAULT_KS,
                   fusion: FusionSettings = FusionSettings(), kge_model: str | None = None, use_kge: bool = True,
                   limit: int | None = None, max_seconds: float = DEFAULT_MAX_SECONDS, out_dir: Path = DEFAULT_OUT,
-                  progress: Callable[[int], object] | None = None) -> dict:
-    """The evaluation report: dataset, metric, a row per (relation set, k), the files written, warnings."""
+                  progress: Callable[[int], object] | None = None,
+                  on_clips: Callable[[int], object] | None = None) -> dict:
+    """The evaluation report: dataset, metric, a row per (relation set, k), the files written, warnings.
+    `on_clips` is told how many clips will be embedded (a progress bar's total), `progress` each one done."""
     ks = [int(k) for k in ks]
     if not ks or min(ks) < 1:
         raise InputError("the values of k (labels refined per clip) must be whole numbers of at least 1")
@@ -44,6 +46,8 @@ def zeroshot_eval(graph, settings: Settings, *, audio_dir: Path, meta: Path, dat
     check_out_dir(out_dir)  # before the expensive work: a folder that cannot be written fails now, untouched
     layout, items = read_metadata(Path(meta), Path(audio_dir))
     items = items[:limit] if limit else items
+    if on_clips is not None:
+        on_clips(len(items))
     spec = encoder_spec or EncoderSpec.from_env()
     relation_sets = [tuple(enrich.relations)] + [tuple(r) for r in ablate_relations]
     encoder = load_encoder(spec)

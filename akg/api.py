@@ -16,12 +16,14 @@ function its CLI command also calls, so the two give the same answers (docs/api.
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from akg.change_signal import HeadCache, HeadWatch
 from akg.config import Settings
 from akg.errors import InputError
 
@@ -157,9 +159,10 @@ class KnowledgeGraph:
         self.graph = graph          # akg.graph.Graph: the writing connection
         self._reader = None         # the read-only connection of query(), opened on first use
         self._lock = threading.Lock()
-        self._known: dict = {}      # (head, relation) -> known tails, valid while the change log's head is _known_at
-        self._known_at = None
-        self._train_hash: tuple | None = None  # (change log head, hash of the accepted training triples)
+        # Answers kept until the graph changes (akg.change_signal): known tails (small, many), and
+        # facts, neighbourhoods and the training hash (up to ~100 kB each: fewer).
+        watch = HeadWatch(graph.home, graph.database, self.head, settings.remote_changes_within)
+        self._known, self._answers = HeadCache(watch, 100_000), HeadCache(watch, 2_000)
         self.curate = Curation(self)
 
     def __enter__(self) -> KnowledgeGraph:
@@ -247,21 +250,26 @@ class KnowledgeGraph:
 
     def facts(self, name: str, *, limit: int = 500) -> Table:
         """An entity's facts in both directions with their provenance: direction, relation, other,
-        status, split, sources, verdict (cypher/explore.cypher, entity_neighbourhood)."""
+        status, split, sources, verdict (cypher/explore.cypher, entity_neighbourhood); kept until the
+        graph changes, as `known_tails` is."""
         from akg.names import normalise_name
         from akg_loader.explore import facts
 
-        return Table(facts(self.graph, name, limit),
+        rows = self._answers.get(("facts", name, limit), lambda: facts(self.graph, name, limit))
+        return Table(copy.deepcopy(rows),
                      ["direction", "relation", "other", "status", "split", "sources", "verdict"],
                      {"entity": normalise_name(name)})
 
     def neighbourhood(self, name: str, *, depth: int = 1, relations: Sequence[str] | None = None,
                       limit: int = 200) -> Report:
-        """The facts around an entity, one or two hops: {center, nodes, edges} (as the explorer's graph)."""
+        """The facts around an entity, one or two hops: {center, nodes, edges} (as the explorer's graph);
+        kept until the graph changes, as `facts` and `known_tails` are."""
         from akg_loader.explore import neighbourhood
 
-        return Report(neighbourhood(self.graph, name, depth=depth, relations=list(relations) if relations else None,
-                                    limit=limit), table="edges")
+        rels = list(relations) if relations else None
+        got = self._answers.get(("neighbourhood", name, depth, tuple(rels or ()), limit),
+                              lambda: neighbourhood(self.graph, name, depth=depth, relations=rels, limit=limit))
+        return Report(copy.deepcopy(got), table="edges")
 
     def diff(self, old: str, new: str = "current") -> Report:
         """Triples accepted in version `new` but not `old` and the reverse (as `akg diff`); versions by prefix."""
@@ -270,34 +278,20 @@ class KnowledgeGraph:
         return Report(diff(self.graph, old, new).as_dict(), table=None)
 
     def known_tails(self, head: str, relation: str) -> list[str]:
-        """The graph's accepted tails of (head, relation), kept until the change log's head moves (any
-        change from any process moves it), so that repeated predictions do not ask the graph again."""
+        """The graph's accepted tails of (head, relation), kept until the change log's head moves, so
+        that repeated predictions do not ask the graph again. A change made from this AKG_HOME shows at
+        once; one from elsewhere (another machine sharing the server) within
+        `settings.remote_changes_within` seconds (AKG_REMOTE_CHANGES_WITHIN; akg.change_signal)."""
         from kge.workflows import known_tails
 
-        at = self.head()
-        with self._lock:
-            if at != self._known_at:
-                self._known, self._known_at = {}, at
-            got = self._known.get((head, relation)) if at["seq"] is not None else None
-        if got is None:
-            got = known_tails(self.graph, head, relation)
-            with self._lock:
-                if at == self._known_at and len(self._known) < 100_000:
-                    self._known[(head, relation)] = got
-        return list(got)
+        return list(self._known.get(("known tails", head, relation), lambda: known_tails(self.graph, head, relation)))
 
     def train_hash(self) -> str:
         """The hash a model trained now would record (of the accepted training triples); recomputed
-        only when the change log's head moves."""
+        only when the change log's head moves (seen as `known_tails` sees it)."""
         from kge.workflows import current_train_hash
 
-        at = self.head()
-        cached = self._train_hash
-        if cached is not None and cached[0] == at and at["seq"] is not None:
-            return cached[1]
-        value = current_train_hash(self.graph)
-        self._train_hash = (at, value)
-        return value
+        return self._answers.get(("train hash",), lambda: current_train_hash(self.graph))
 
     def label_sets(self, *, mapping: str | Path | None = None) -> Table:
         """Every label set with its AKG coverage (as `akg labels list`); `meta["mapping"]` is the file read."""

@@ -46,6 +46,9 @@ class Settings:
     http_port: str | None = None          #   (validated where the server picks them, see akg.embedded)
     debug: bool = False                   # AKG_DEBUG: print tracebacks of unexpected errors
     cors_origins: tuple[str, ...] = ()    # AKG_CORS_ORIGINS: origins `akg serve` allows cross-site (comma-separated); none by default
+    # AKG_REMOTE_CHANGES_WITHIN: seconds within which warm caches (known tails) see a change made by a
+    # writer on another machine or AKG_HOME; this home's writers show at once (akg.change_signal). 0 = always ask.
+    remote_changes_within: float = 1.0
 
     def __post_init__(self) -> None:
         # Settings built by hand (tests, the Python API) get the same derived folders as from_env.
@@ -99,6 +102,14 @@ class Settings:
             if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
                 raise ConfigError(f"AKG_CORS_ORIGINS: {origin!r} is not an origin (give scheme://host[:port], "
                                   "comma-separated, or *)")
+        within = env.get("AKG_REMOTE_CHANGES_WITHIN") or "1"
+        try:
+            remote_within = float(within)
+        except ValueError:
+            remote_within = -1.0
+        if not 0 <= remote_within <= 3600:
+            raise ConfigError(f"AKG_REMOTE_CHANGES_WITHIN={within!r}: give seconds from 0 to 3600 (0: read the change "
+                              "log's head on every request)")
         return cls(home=home, uri=uri, user=user, password=password, database=database, server_heap=heap,
                    read_user=read_user, read_password=read_password, data_dir=data_dir,
                    label_sets_dir=label_sets, label_sets_from_env=label_env is not None,
@@ -107,7 +118,7 @@ class Settings:
                    audio_dir=Path(audio).expanduser() if audio else None,
                    curator=(env.get("AKG_CURATOR") or "").strip(),
                    bolt_port=env.get("AKG_BOLT_PORT"), http_port=env.get("AKG_HTTP_PORT"),
-                   debug=bool(env.get("AKG_DEBUG")), cors_origins=cors)
+                   debug=bool(env.get("AKG_DEBUG")), cors_origins=cors, remote_changes_within=remote_within)
 
 
 def debug_enabled(environ: Mapping[str, str] | None = None) -> bool:

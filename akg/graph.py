@@ -24,6 +24,7 @@ from typing import Any
 import neo4j
 import neo4j.exceptions as nx
 
+from akg import change_signal
 from akg.errors import ConfigError, GraphError, GraphUnavailable
 from akg.queries import Query
 
@@ -110,6 +111,8 @@ class Graph:
                         result = work(tx)
                         if write:
                             tx.commit()
+                            if self.home is not None:  # tell this machine's caches (akg.change_signal)
+                                change_signal.renew(self.home, self.database)
                         return result  # a read is closed (rolled back) on leaving: it changed nothing
                 except _UNREACHABLE:
                     unreachable_tries += 1

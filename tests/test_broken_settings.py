@@ -46,6 +46,10 @@ CASES = [
      ["stats"], ["AKG_DATABASE", "not a database name"]),
     ("AKG_SERVER_HEAP nonsense", lambda t: {"AKG_HOME": str(t / "h"), "AKG_SERVER_HEAP": "lots"},
      ["stats"], ["AKG_SERVER_HEAP", "lots"]),
+    ("AKG_REMOTE_CHANGES_WITHIN not seconds", lambda t: {"AKG_HOME": str(t / "h"), "AKG_REMOTE_CHANGES_WITHIN": "soon"},
+     ["stats"], ["AKG_REMOTE_CHANGES_WITHIN", "soon", "0 to 3600"]),
+    ("AKG_REMOTE_CHANGES_WITHIN negative", lambda t: {"AKG_HOME": str(t / "h"), "AKG_REMOTE_CHANGES_WITHIN": "-1"},
+     ["stats"], ["AKG_REMOTE_CHANGES_WITHIN", "-1"]),
     ("AKG_URI not Bolt", lambda t: {"AKG_HOME": str(t / "h"), "AKG_URI": "http://x:7474", "AKG_PASSWORD": "p"},
      ["stats"], ["AKG_URI", "not a Bolt URI"]),
     ("AKG_URI without a password", lambda t: {"AKG_HOME": str(t / "h"), "AKG_URI": "bolt://127.0.0.1:1"},
@@ -86,7 +90,7 @@ def _binary(tmp_path):
 @pytest.mark.parametrize("name,setup,argv,words", CASES, ids=[c[0] for c in CASES])
 def test_broken_settings_and_files_are_one_line(tmp_path, monkeypatch, name, setup, argv, words):
     for var in ("AKG_URI", "AKG_PASSWORD", "AKG_USER", "AKG_DATABASE", "AKG_READ_USER", "AKG_READ_PASSWORD",
-                "AKG_BOLT_PORT", "AKG_HTTP_PORT", "AKG_SERVER_HEAP"):
+                "AKG_BOLT_PORT", "AKG_HTTP_PORT", "AKG_SERVER_HEAP", "AKG_REMOTE_CHANGES_WITHIN"):
         monkeypatch.delenv(var, raising=False)
     env = setup(tmp_path)
     res = run([env.get(a[1:], a) if a.startswith("$") else a for a in argv], env)

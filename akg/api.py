@@ -521,18 +521,32 @@ _ENCODERS_LOCK = threading.Lock()
 MAX_ENCODERS = 2
 
 
+def _stamp(where) -> int | None:
+    """When a file or folder was last rewritten; None for what is not a path here (a hub id)."""
+    try:
+        return Path(where).stat().st_mtime_ns
+    except (OSError, TypeError, ValueError):
+        return None
+
+
+def _models_stamp(settings: Settings, kge_model: str | None) -> tuple:
+    """What decides which KGE model a classification uses: every stored model's card (the latest may
+    change) and, for a model given by path, its card."""
+    from kge import store
+
+    root = store.models_root(settings.home)
+    cards = sorted(root.glob("*/config.json")) if root.is_dir() else []
+    extra = [Path(kge_model) / "config.json"] if kge_model and store.is_path(kge_model) else []
+    return tuple((str(p), _stamp(p)) for p in [*cards, *extra])
+
+
 def _encoder(spec):
     """A loaded CLAP encoder for the spec, kept for the process (loading one takes seconds), so that a
     notebook's or the HTTP service's next classification reuses it. A model folder or checkpoint that
     is rewritten (its mtime moves) is loaded again; at most MAX_ENCODERS are kept."""
     from akg.encoders import load_encoder
 
-    where = Path(spec.checkpoint or spec.model)
-    try:
-        stamp = where.stat().st_mtime_ns
-    except OSError:  # a hub id, not a path
-        stamp = None
-    key = (spec, stamp)
+    key = (spec, _stamp(spec.checkpoint or spec.model))
     with _ENCODERS_LOCK:
         found = _ENCODERS.get(key)
         if found is None:
@@ -594,9 +608,14 @@ def classify(kg: KnowledgeGraph, clips: Sequence[str | Path], *, labels: str | N
     fusion_settings = _fusion(fusion, temperature)
     top_k = cl.DEFAULT_TOP_K if top_k is None else top_k
     spec = _encoder_spec(clap, device, allow_download)
-    session = open_session(kg.graph, kg.settings, labels=labels or cl.DEFAULT_LABELS, encoder_spec=spec,
-                           enrich=_enrich(relations, top_m, template, base_template), kge_model=kge_model,
-                           use_kge=use_kge, encoder=_encoder(spec))
+    enrich, labels = _enrich(relations, top_m, template, base_template), labels or cl.DEFAULT_LABELS
+    # The session (label set, KGE model, prompt bank) is kept with the graph's other warm answers, so
+    # that a service's or a notebook's next clip neither reloads the model nor re-reads the graph.
+    key = ("classify session", labels, spec, _stamp(spec.checkpoint or spec.model), enrich, kge_model, use_kge,
+           _models_stamp(kg.settings, kge_model) if use_kge else None)
+    session = kg._answers.get(key, lambda: open_session(kg.graph, kg.settings, labels=labels, encoder_spec=spec,
+                                                        enrich=enrich, kge_model=kge_model, use_kge=use_kge,
+                                                        encoder=_encoder(spec)))
     results = cl.classify_clips(session, list(clips), fusion=fusion_settings, top_k=top_k, explain=explain,
                                 max_seconds=cl.DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
     return ClassifyReport(results, cl.session_summary(session, fusion_settings, top_k))

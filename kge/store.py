@@ -346,7 +346,7 @@ def latest(root: Path) -> StoredModel:
     raise InputError(f"no trained model under {root}: run `akg train` first")
 
 
-def _is_path(argument: str) -> bool:
+def is_path(argument: str) -> bool:
     return os.sep in argument or (os.altsep or os.sep) in argument or argument in (".", "..")
 
 
@@ -356,7 +356,7 @@ def resolve(name_or_path: str | None, root: Path) -> StoredModel:
     does not shadow it; None: the latest usable model (`latest`)."""
     if name_or_path is None:
         return latest(root)
-    if _is_path(name_or_path):
+    if is_path(name_or_path):
         return load(Path(name_or_path))
     if _NAME.match(name_or_path) and (Path(root) / name_or_path).is_dir():
         return load(Path(root) / name_or_path)

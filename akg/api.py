@@ -391,7 +391,8 @@ class Model:
         return self._predictor
 
     def predict(self, head: str, relation: str, *, k: int = 10, kg: KnowledgeGraph | None = None) -> Table:
-        """The k best tails of (head, relation): the graph's known tails first, then predicted ones (as `akg predict`).
+        """The model's k best tails of (head, relation) by score, each marked `known` (an accepted fact
+        of the graph) or `predicted` (as `akg predict`).
         With `kg`, its known tails are reused until the graph changes (KnowledgeGraph.known_tails)."""
         from kge.workflows import known_tails
 

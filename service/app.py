@@ -351,7 +351,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/predict", tags=["kge"])
     def predict(body: PredictBody) -> Json:
-        """The k best tails of (head, relation): the graph's known tails first (status known), then predicted ones."""
+        """The model's k best tails of (head, relation) by score, each marked known (an accepted fact of the graph) or predicted."""
         model = state.model(body.model)
         kg = state.kg()
         return {**model.predict(body.head, body.relation, k=body.k, kg=kg).to_dict(), "stale": model.stale(kg)}

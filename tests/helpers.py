@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F"}  # 127.0.0.1 as IPv4 and as IPv4-mapped IPv6
@@ -66,3 +70,39 @@ def snapshot(graph) -> tuple:
             graph.read("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"],
             graph.read("MATCH (n:Entity) WHERE n.hacked IS NOT NULL RETURN count(n) AS n")[0]["n"],
             state_hash(graph))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_service(env: dict, *args: str, wait: float = 90.0) -> tuple[subprocess.Popen, str]:
+    """`akg serve` as users start it, on a free loopback port; returns the process and its URL once /health answers."""
+    import httpx
+
+    port = free_port()
+    akg = str(Path(sys.executable).parent / "akg")
+    proc = subprocess.Popen([akg, "serve", "--port", str(port), "--log-level", "warning", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"akg serve exited with {proc.returncode}: {proc.stdout.read()}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"akg serve did not answer within {wait} s")
+
+
+def stop_service(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()

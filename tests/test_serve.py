@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -21,7 +20,6 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 import soundfile as sf
 
@@ -29,44 +27,13 @@ import akg
 from akg.errors import AkgError
 
 sys.path.insert(0, str(Path(__file__).parent))
+from helpers import free_port, start_service, stop_service  # noqa: E402
 from test_api import TEST, TRAIN, tone, write_akg  # noqa: E402
 from tiny_clap import build_tiny_clap  # noqa: E402
 
 AKG = str(Path(sys.executable).parent / "akg")
 ATTACKS = json.loads((Path(__file__).parent / "corpus" / "console_attacks.json").read_text(encoding="utf-8"))
 MODEL = "serve-small"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_service(env: dict, *args: str, wait: float = 90.0) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen([AKG, "serve", "--port", str(port), "--log-level", "warning", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"akg serve exited with {proc.returncode}: {proc.stdout.read()}")
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError(f"akg serve did not answer within {wait} s")
-
-
-def stop_service(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.fixture(scope="module")

@@ -472,3 +472,49 @@ def test_akg_ui_serves_the_app_on_loopback(server_env, tmp_path):
     assert proc.returncode == 0, "".join(lines)
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+
+
+def test_the_explorer_keeps_working_beside_the_service(ui_graph, server_env):
+    """`akg serve` and the explorer on one AKG_HOME and graph server: both answer, and a decision
+    made through the API shows on the explorer's next run (as one made in the explorer shows in the
+    API's next prediction: tests/test_serve.py)."""
+    import httpx
+    from helpers import start_service, stop_service
+
+    from kge.workflows import known_tails
+    from service import tokens
+
+    token = tokens.add(server_env.home, "api-curator")
+    proc, url = start_service(dict(os.environ))
+    try:
+        head = ui_graph.read("MATCH (h:Entity)-[r:HAS_PARENT]->() WHERE r.status = 'accepted' WITH h, count(r) AS n "
+                             "WHERE n >= 2 AND n <= 5 RETURN h.name AS head ORDER BY head LIMIT 1")[0]["head"]
+        tails = sorted(known_tails(ui_graph, head, "has parent"))
+        at = page("predictions").run()
+        at.text_input[0].input(head).run()
+        assert not at.exception, at.exception
+        assert sorted(at.dataframe[0].value["tail"]) == tails
+        got = httpx.post(url + "/predict", json={"head": head, "relation": "has parent", "k": 10}, timeout=60)
+        assert got.status_code == 200, got.text
+        marked = {r["tail"] for r in got.json()["rows"] if r["status"] == "known"}
+        assert marked <= set(tails)
+
+        decided = httpx.post(url + "/curation/reject", headers={"Authorization": f"Bearer {token}"}, timeout=60,
+                             json={"triples": [{"head": head, "relation": "has parent", "tail": tails[0]}]})
+        assert decided.status_code == 200, decided.text
+        try:
+            streamlit.cache_data.clear()  # the explorer keeps query results 30 s; a new session would not have them
+            at.text_input[0].input(head).run()
+            assert not at.exception, at.exception
+            assert sorted(at.dataframe[0].value["tail"]) == tails[1:]
+            again = httpx.post(url + "/predict", json={"head": head, "relation": "has parent", "k": 10}, timeout=60)
+            assert {r["tail"] for r in again.json()["rows"] if r["status"] == "known"} == marked - {tails[0]}
+            at = page("overview").run()
+            assert not at.exception, at.exception
+            assert httpx.get(url + "/ready", timeout=10).status_code == 200
+        finally:
+            ui_graph.write("MATCH (:Entity {name: $h})-[r]->(:Entity {name: $t}) WHERE r.relation = 'has parent' "
+                           "SET r.status = 'accepted'", {"h": head, "t": tails[0]})
+    finally:
+        stop_service(proc)
+        tokens.remove(server_env.home, "api-curator")

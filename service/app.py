@@ -386,8 +386,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 (Path(tmp) / "labels.txt").write_text(label_list, encoding="utf-8")
                 labels = str(Path(tmp) / "labels.txt")
             chosen = labels
-            report = await run_in_threadpool(lambda: akg.classify(state.kg(), [path], labels=chosen, top_k=top_k,
-                                                                  use_kge=use_kge, explain=explain))
+            try:
+                report = await run_in_threadpool(lambda: akg.classify(state.kg(), [path], labels=chosen, top_k=top_k,
+                                                                      use_kge=use_kge, explain=explain))
+            except AkgError as e:  # name what the caller sent, not the service's temporary files
+                e.args = (str(e).replace(str(Path(tmp) / "labels.txt"), "label_list")
+                          .replace(str(path), clip.filename or "upload").replace(tmp, "upload"),)
+                raise
             out = report.to_dict()
         for c in out["clips"]:  # the staged file's temporary path means nothing to the caller
             c["clip"] = clip.filename

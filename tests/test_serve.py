@@ -312,6 +312,11 @@ def test_classify_equals_the_library(service, kg, clap_dir, tmp_path):
 
     assert same(got["clips"]) == same(json.loads(json.dumps(expected["clips"], default=str)))
     assert got["clips"][0]["refined"] and got["clips"][0]["clip"] == "a.wav"
+    # a bad label list is named as the caller sent it, with its line; never the service's temporary files
+    bad = refused(service.post("/classify", files={"clip": ("a.wav", clip.read_bytes(), "audio/wav")},
+                               data={"label_list": "rain\ndog\tx\ty\n"}), 400)
+    assert bad.startswith("label_list, line 2: expected 'label' or 'label<TAB>entity'"), bad
+    assert "akg-serve-" not in bad and "/tmp" not in bad
     # the CLAP encoder is loaded once per process: a second classification reuses it
     from akg import api
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -153,16 +154,22 @@ def open(*, home: str | Path | None = None, settings: Settings | None = None) ->
     return KnowledgeGraph(settings, connect(settings))
 
 
+MAX_SESSIONS = 4  # classification sessions kept per graph (label set, KGE model, prompt bank)
+
+
 class KnowledgeGraph:
     def __init__(self, settings: Settings, graph):
         self.settings = settings
         self.graph = graph          # akg.graph.Graph: the writing connection
         self._reader = None         # the read-only connection of query(), opened on first use
         self._lock = threading.Lock()
-        # Answers kept until the graph changes (akg.change_signal): known tails (small, many), and
-        # facts, neighbourhoods and the training hash (up to ~100 kB each: fewer).
+        # Answers kept until the graph changes (akg.change_signal), each kind bounded on its own so that
+        # many of one kind cannot push out another: known tails (small, many), facts and
+        # neighbourhoods (up to ~100 kB each), the training hash, classification sessions (each holds
+        # a KGE model: a few).
         watch = HeadWatch(graph.home, graph.database, self.head, settings.remote_changes_within)
         self._known, self._answers = HeadCache(watch, 100_000), HeadCache(watch, 2_000)
+        self._train_hash, self._sessions = HeadCache(watch, 1), HeadCache(watch, MAX_SESSIONS)
         self.curate = Curation(self)
 
     def __enter__(self) -> KnowledgeGraph:
@@ -291,7 +298,7 @@ class KnowledgeGraph:
         only when the change log's head moves (seen as `known_tails` sees it)."""
         from kge.workflows import current_train_hash
 
-        return self._answers.get(("train hash",), lambda: current_train_hash(self.graph))
+        return self._train_hash.get("train hash", lambda: current_train_hash(self.graph))
 
     def label_sets(self, *, mapping: str | Path | None = None) -> Table:
         """Every label set with its AKG coverage (as `akg labels list`); `meta["mapping"]` is the file read."""
@@ -612,9 +619,11 @@ def classify(kg: KnowledgeGraph, clips: Sequence[str | Path], *, labels: str | N
     enrich, labels = _enrich(relations, top_m, template, base_template), labels or cl.DEFAULT_LABELS
     # The session (label set, KGE model, prompt bank) is kept with the graph's other warm answers, so
     # that a service's or a notebook's next clip neither reloads the model nor re-reads the graph.
-    key = ("classify session", labels, spec, _stamp(spec.checkpoint or spec.model), enrich, kge_model, use_kge,
+    given = Path(labels)
+    label_key = ("file", hashlib.sha256(given.read_bytes()).hexdigest()) if given.is_file() else labels
+    key = ("classify session", label_key, spec, _stamp(spec.checkpoint or spec.model), enrich, kge_model, use_kge,
            _models_stamp(kg.settings, kge_model) if use_kge else None)
-    session = kg._answers.get(key, lambda: open_session(kg.graph, kg.settings, labels=labels, encoder_spec=spec,
+    session = kg._sessions.get(key, lambda: open_session(kg.graph, kg.settings, labels=labels, encoder_spec=spec,
                                                         enrich=enrich, kge_model=kge_model, use_kge=use_kge,
                                                         encoder=_encoder(spec)))
     results = cl.classify_clips(session, list(clips), fusion=fusion_settings, top_k=top_k, explain=explain,

@@ -256,7 +256,7 @@ def main() -> None:
                 "neighbourhood": lambda rnd: ("GET", f"/entities/{quote(rnd.choice(names), safe='')}/neighbourhood?limit=200",
                                               None),
             }
-            results = {"driver": a.driver, "pairs": len(pairs), "entities_sampled": len(names), "seconds_per_level": a.seconds,
+            results = {"driver": None if a.fault_only else a.driver, "pairs": len(pairs), "entities_sampled": len(names), "seconds_per_level": a.seconds,
                        "rss_mib_start": rss_mib(proc.pid), "levels": []}
             for name, make in ([] if a.fault_only else workloads.items()):
                 for clients in levels:
@@ -277,6 +277,7 @@ def main() -> None:
                     log(f"killing the graph server (pid {state.pid})")
                     os.kill(state.pid, 9)
 
+                results["fault_driver"] = "httpx"  # it keeps every request's timeline
                 results["fault"] = asyncio.run(fault_run(url, workloads["predict"], 8, a.fault_seconds, a.kill_at, kill))
                 log(f"fault run: {results['fault']}")
         finally:

@@ -64,7 +64,8 @@ def entity_table(graph, encoder, *, graph_version: str, cache_dir: Path | None) 
                 return EntityTable(names, emb.astype(np.float32))
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache file is a miss
-    names = [r["name"] for r in graph.read(queries.get("entity_names"), {})]
+    rows = graph.read(queries.get("entity_names"), {})
+    names = sorted(rows[0]["names"]) if rows else []
     emb = encoder.embed_text(names) if names else np.zeros((0, 1), np.float32)
     if path is not None:
         import os

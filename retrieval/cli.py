@@ -146,3 +146,53 @@ def tag(clips, backend, model, checkpoint, fusion, audio_model, device, allow_do
                            + (f"  [{known}]" if known else ""))
     if all("error" in o for o in out):
         raise click.ClickException(f"none of the {len(out)} clip(s) could be read")
+
+
+@click.command("retrieval-eval")
+@click.option("--audio-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--meta", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="Clotho captions CSV (file_name, caption_1..5) or AudioCaps CSV (audiocap_id, youtube_id, start_time, caption).")
+@encoder_options
+@click.option("--relations", help="The main relation set (comma-separated, or 'all').")
+@click.option("--ablate-relations", default="", help="More relation sets to compare, separated by ';'.")
+@click.option("--top-m", type=int, default=ENRICH.top_m, show_default=True, help="Predicted tails per relation.")
+@click.option("--kge-model", help="KGE model for predicted tails (default: the latest).")
+@click.option("--no-kge", is_flag=True, help="Known tails from the graph only.")
+@click.option("--fusion", "method", type=click.Choice(["lse", "reliability"]), default=DEFAULT_FUSION.method, show_default=True)
+@click.option("--temperature", type=float, default=DEFAULT_FUSION.temperature, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N clips.")
+@click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("retrieval-eval"), show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def retrieval_eval(audio_dir, meta, backend, model, checkpoint, fusion, audio_model, device, allow_download, relations,
+                   ablate_relations, top_m, kge_model, no_kge, method, temperature, limit, max_seconds, out_dir, as_json):
+    """R@1/5/10 and mAP@10 of CLAP and of the knowledge-enhanced CLAP, both directions, with ablations."""
+    from tqdm import tqdm
+
+    from reasoning.evaluation import check_out_dir
+    from retrieval.evaluation import retrieval_eval as run
+
+    check_out_dir(out_dir)  # before loading anything: a folder that cannot be written fails now
+    spec, enrich, encoder = _load(backend, model, checkpoint, fusion, audio_model, device, allow_download, relations, top_m)
+    ablate = [enrich.parse_relations(r) for r in ablate_relations.split(";") if r.strip()]
+    settings = Settings.from_env()
+    with connect(settings) as graph, \
+            tqdm(desc="audio", unit="clip", disable=not progress_enabled(), file=sys.stderr) as bar:
+        report = run(graph, settings, encoder, audio_dir=audio_dir, meta=meta, enrich=enrich, ablate_relations=ablate,
+                     fusion=_fusion(method, temperature), kge_model=kge_model, use_kge=not no_kge, limit=limit,
+                     max_seconds=max_seconds, out_dir=out_dir, progress=bar.update,
+                     on_clips=lambda n: setattr(bar, "total", n))
+    for error in report["errors"]:
+        click.echo(f"error: {error}", err=True)
+    for warning in report["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    if as_json:
+        echo_json(report)
+        return
+    click.echo(f"{report['layout']}: {report['clips'] - report['failed']} clips, {report['captions']} captions "
+               f"({report['linked_captions']} linked to the AKG)")
+    for r in report["results"]:
+        if r["convention"] != "dcase":
+            click.echo(f"  {r['config']:22s} {r['direction']:14s} R@1 {r['R@1']:.4f}  R@5 {r['R@5']:.4f}  "
+                       f"R@10 {r['R@10']:.4f}  mAP@10 {r['mAP@10']:.4f}")
+    click.echo(f"report: {report['files']['report']}")

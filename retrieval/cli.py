@@ -86,9 +86,12 @@ def index(audio_dir, name, backend, model, checkpoint, fusion, audio_model, devi
 @click.option("--captions", type=click.Path(path_type=Path), help="... against these captions (Clotho, AudioCaps or a caption column).")
 @click.option("--granularity", "granularities", default=",".join(GRANULARITIES), show_default=True,
               help="Variants to use: entity, relation, parent (comma-separated).")
+@click.option("--nearest", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Entities linked by text embedding besides the names in the text.")
+@click.option("--min-similarity", type=float, default=0.5, show_default=True, help="Least cosine of such a link.")
 @encoder_options
 @knowledge_options
-def search(text, index_name, clip, captions, granularities, backend, model, checkpoint, fusion, audio_model, device,
+def search(text, index_name, clip, captions, granularities, nearest, min_similarity, backend, model, checkpoint, fusion, audio_model, device,
            allow_download, relations, top_m, kge_model, no_kge, method, temperature, k, max_seconds, as_json):
     """Text to audio (TEXT --index N) or audio to text (--clip FILE --captions CSV), refined with the AKG."""
     from retrieval.workflows import search as run
@@ -99,7 +102,8 @@ def search(text, index_name, clip, captions, granularities, backend, model, chec
         out = run(graph, settings, encoder, text=text, index=index_name, clip=clip, captions=captions, k=k,
                   fusion=_fusion(method, temperature), enrich=enrich,
                   granularities=[g.strip() for g in granularities.split(",") if g.strip()],
-                  kge_model=kge_model, use_kge=not no_kge, max_seconds=max_seconds)
+                  kge_model=kge_model, use_kge=not no_kge, nearest=nearest, min_similarity=min_similarity,
+                  max_seconds=max_seconds)
     if as_json:
         echo_json(out)
         return

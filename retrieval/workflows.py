@@ -43,18 +43,18 @@ def read_captions(path: Path) -> list[str]:
     return [c.text for c in read_caption_file(Path(path)).captions]
 
 
-def _enricher(graph, settings, encoder, enrich, kge_model, use_kge, granularities):
+def _enricher(graph, settings, encoder, enrich, kge_model, use_kge, granularities, nearest=2, min_similarity=0.5):
     from retrieval.session import open_enricher
 
     return open_enricher(graph, settings, encoder, enrich=enrich, kge_model=kge_model, use_kge=use_kge,
-                         granularities=granularities)
+                         granularities=granularities, nearest=nearest, min_similarity=min_similarity)
 
 
 def search(graph, settings: Settings, encoder, *, text: str | None = None, index: str | None = None,
            clip: Path | None = None, captions: Path | Sequence[str] | None = None, k: int = DEFAULT_K,
            fusion: FusionSettings = DEFAULT_FUSION, enrich: EnrichSettings = EnrichSettings(),
            granularities: Sequence[str] = GRANULARITIES, kge_model: str | None = None, use_kge: bool = True,
-           max_seconds: float = DEFAULT_MAX_SECONDS) -> dict:
+           nearest: int = 2, min_similarity: float = 0.5, max_seconds: float = DEFAULT_MAX_SECONDS) -> dict:
     """Text to audio over an index (`text`, `index`) or audio to text over captions (`clip`, `captions`)."""
     from retrieval.search import search_clip, search_text
     from retrieval.session import embed_one
@@ -67,14 +67,14 @@ def search(graph, settings: Settings, encoder, *, text: str | None = None, index
             raise InputError("a text search needs an index: --index NAME (made by `akg index`)")
         idx = load_index(settings.home, index)
         idx.check_encoder(encoder.identity)
-        enricher = _enricher(graph, settings, encoder, enrich, kge_model, use_kge, granularities)
+        enricher = _enricher(graph, settings, encoder, enrich, kge_model, use_kge, granularities, nearest, min_similarity)
         result = search_text(idx, enricher, text, k=k, fusion=fusion)
         return {"index": index, "clips": len(idx), "encoder": encoder.identity, **result.as_dict()}
     if captions is None:
         raise InputError("a clip search needs a caption set: --captions CSV")
     texts = read_captions(captions) if isinstance(captions, (str, Path)) else list(captions)
     emb = embed_one(encoder, settings, clip, max_seconds=max_seconds)
-    enricher = _enricher(graph, settings, encoder, enrich, kge_model, use_kge, granularities)
+    enricher = _enricher(graph, settings, encoder, enrich, kge_model, use_kge, granularities, nearest, min_similarity)
     result = search_clip(emb, texts, enricher, k=k, fusion=fusion)
     return {"clip": str(clip), "captions": len(texts), "encoder": encoder.identity, **result.as_dict()}
 

@@ -346,3 +346,18 @@ def test_one_line_errors(collection, clap_dir, tmp_path, indexed, run_cli):
     assert "was built with the encoder" in one_line_error(run_cli("search", "dog", "--index", "tones", "--model", str(other)))
     assert "--rebuild" in one_line_error(run_cli("index", str(collection), "--name", "tones", "--model", str(other)))
     assert "index name" in one_line_error(run_cli("index", str(collection), "--name", "../x", "--model", str(clap_dir)))
+
+
+def test_the_api_gives_the_commands_answers(small_graph, indexed, collection, clap_dir, server_env, run_cli, tmp_path):
+    import akg
+
+    with akg.open(settings=server_env) as kg:
+        api = akg.search(kg, "dog", index="tones", clap=clap_dir, use_kge=False, k=3).to_dict()
+        tags = akg.tag(kg, collection / "c00.wav", clap=clap_dir, use_kge=False, k=2)
+    cli = json.loads(run_cli("search", "dog", "--index", "tones", "--model", str(clap_dir), "--no-kge", "-k", "3",
+                             "--json").stdout)
+    assert api == cli
+    assert [t["entity"] for t in tags] == [t["entity"] for t in json.loads(run_cli(
+        "tag", str(collection / "c00.wav"), "--model", str(clap_dir), "--no-kge", "-k", "2", "--json").stdout)[0]["tags"]]
+    again = akg.index(collection, name="tones", clap=clap_dir, settings=server_env, batch=3)
+    assert again["embedded"] == 0 and again["reused"] == N_CLIPS and again.to_df().shape[0] == 1  # the bad file

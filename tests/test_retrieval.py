@@ -361,3 +361,23 @@ def test_the_api_gives_the_commands_answers(small_graph, indexed, collection, cl
         "tag", str(collection / "c00.wav"), "--model", str(clap_dir), "--no-kge", "-k", "2", "--json").stdout)[0]["tags"]]
     again = akg.index(collection, name="tones", clap=clap_dir, settings=server_env, batch=3)
     assert again["embedded"] == 0 and again["reused"] == N_CLIPS and again.to_df().shape[0] == 1  # the bad file
+
+
+def test_the_explorer_page_searches_and_tags(small_graph, indexed, collection, clap_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("AKG_CLAP_MODEL", str(clap_dir))
+    at = AppTest.from_file(str(Path(__file__).parents[1] / "ui" / "views" / "retrieval.py"), default_timeout=120).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    at.checkbox[0].uncheck().run()
+    at.selectbox[1].select("tones").run()
+    at.text_input[0].input("dog").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    shown = "\n".join(str(m.value) for m in at.markdown)
+    assert shown.count(".wav**") == N_CLIPS  # every clip of the 8, ranked, each playable
+    assert "linked to dog (named)" in "\n".join(str(c.value) for c in at.caption)
+    at.file_uploader[0].set_value(("c00.wav", (collection / "c00.wav").read_bytes(), "audio/wav")).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    table = at.dataframe[-1].value
+    assert len(table) == len(ENTITIES) and set(table["entity"]) == set(ENTITIES)
+    assert table.set_index("entity").loc["dog", "parents"] == "domestic animal"

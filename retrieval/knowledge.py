@@ -17,8 +17,10 @@ A text keeps at most `max_variants`, known facts first, then predictions by conf
 
 Everything a query needs that does not depend on the query is cached: the entity names and their
 embeddings (on disk under AKG_HOME/cache/entities, by encoder and graph version), each entity's
-facts and each variant text's embedding (in memory), so a warm query costs its text embeddings
-that are new, a few dictionary look-ups and small matrix products.
+facts and each variant text's embedding (in memory), so a new query costs its text embeddings
+that are new, a few dictionary look-ups and small matrix products; a text seen before (a repeated
+query, a caption of another ablation) is one look-up. An enricher serves one graph version: the
+callers open a new one when the graph changes (the explorer keys it by version).
 """
 
 from __future__ import annotations
@@ -140,6 +142,7 @@ class Enricher:
         self.max_named, self.max_variants = max_named, max_variants
         self._facts: dict[str, list] = {}
         self._texts: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._expansions: OrderedDict[str, Expansion] = OrderedDict()
         self._text_cache = text_cache
 
     # -- caches ----------------------------------------------------------------------------------
@@ -172,7 +175,9 @@ class Enricher:
         if self.nearest and len(self.table.names):
             sims = self.table.emb @ text_emb
             have = {l.entity for l in links}
-            for i in np.argsort(-sims, kind="stable")[: self.nearest + len(have)]:
+            want = min(len(sims), self.nearest + len(have))
+            best = np.argpartition(-sims, want - 1)[:want]
+            for i in best[np.argsort(-sims[best], kind="stable")]:
                 if len([l for l in links if l.how == "nearest"]) >= self.nearest or sims[i] < self.min_similarity:
                     break
                 if self.table.names[i] not in have:
@@ -200,11 +205,19 @@ class Enricher:
         return out[: self.max_variants]
 
     def expand(self, text: str) -> Expansion:
+        """The text's links and variants; a text seen before costs a look-up (kept with its embeddings)."""
+        found = self._expansions.get(text)
+        if found is not None:
+            self._expansions.move_to_end(text)
+            return found
         q = self.embed([text])[0]
         links = self.link(text, q)
         variants = self.variants(text, links)
         emb = self.embed([v.text for v in variants]) if variants else np.zeros((0, len(q)), np.float32)
-        return Expansion(text, q, links, variants, emb)
+        found = self._expansions[text] = Expansion(text, q, links, variants, emb)
+        while len(self._expansions) > self._text_cache // 10:
+            self._expansions.popitem(last=False)
+        return found
 
 
 @dataclass

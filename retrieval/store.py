@@ -94,8 +94,18 @@ class CollectionIndex:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, rows) of the k nearest clips of each query row; rows are -1 where fewer exist."""
+        import faiss
+
         q = np.ascontiguousarray(np.atleast_2d(queries).astype(np.float32))
-        return self.index.search(q, min(k, len(self)))
+        # One query's few rows: FAISS's BLAS path (its default needs 20 rows) and one thread. Measured on
+        # 2 cores: 12 rows over 100k vectors 76 ms so, 360 ms on its heap path, 1.5 s on 2 busy OpenMP
+        # threads (bench/RESULTS.md). Parallelism across queries comes from the service's processes.
+        threads, faiss.cvar.distance_compute_blas_threshold = faiss.omp_get_max_threads(), 1
+        faiss.omp_set_num_threads(1)
+        try:
+            return self.index.search(q, min(k, len(self)))
+        finally:
+            faiss.omp_set_num_threads(threads)
 
     def check_encoder(self, identity: str) -> None:
         if identity != self.encoder:

@@ -381,3 +381,16 @@ def test_the_explorer_page_searches_and_tags(small_graph, indexed, collection, c
     table = at.dataframe[-1].value
     assert len(table) == len(ENTITIES) and set(table["entity"]) == set(ENTITIES)
     assert table.set_index("entity").loc["dog", "parents"] == "domestic animal"
+
+
+def test_vectorised_leave_one_out_equals_classify_s():
+    from reasoning.fusion import FusionSettings, leave_one_out
+    from retrieval.search import loo_effects
+
+    rng = np.random.default_rng(0)
+    for fusion in (FusionSettings(), FusionSettings(method="reliability", temperature=0.2, base_weight=0.0)):
+        for n in (1, 2, 7):
+            scores, weights = rng.uniform(-1, 1, n), rng.uniform(0, 2, n)
+            weights[0] = 0.0  # a variant that weighs nothing changes nothing
+            np.testing.assert_allclose(loo_effects(0.3, scores, weights, fusion),
+                                       leave_one_out(0.3, scores, weights, fusion), atol=1e-12)

@@ -41,6 +41,16 @@ def _load(backend, model, checkpoint, fusion, audio_model, device, allow_downloa
     return spec, enrich, load_encoder(spec)
 
 
+def _printed_as_json(report: dict, as_json: bool) -> bool:
+    """Errors and warnings to stderr; the whole report as JSON when asked (then the caller is done)."""
+    for kind in ("error", "warning"):
+        for message in report.get(f"{kind}s", []):
+            click.echo(f"{kind}: {message}", err=True)
+    if as_json:
+        echo_json(report)
+    return as_json
+
+
 def _fusion(method, temperature):
     from reasoning.fusion import FusionSettings
 
@@ -69,10 +79,7 @@ def index(audio_dir, name, backend, model, checkpoint, fusion, audio_model, devi
         report = index_collection(Settings.from_env(), audio_dir, name=name, encoder=encoder, spec=spec,
                                   workers=workers, ray=ray, batch=batch, max_seconds=max_seconds, rebuild=rebuild,
                                   on_total=lambda n: setattr(bar, "total", n), progress=bar.update)
-    for error in report["errors"]:
-        click.echo(f"error: {error}", err=True)
-    if as_json:
-        echo_json(report)
+    if _printed_as_json(report, as_json):
         return
     click.echo(f"index {report['name']}: {report['clips']} clips ({report['kind']}); embedded {report['embedded']}, "
                f"from the cache {report['cached']}, unchanged {report['reused']}, removed {report['removed']}, "
@@ -186,12 +193,7 @@ def retrieval_eval(audio_dir, meta, backend, model, checkpoint, fusion, audio_mo
                      fusion=_fusion(method, temperature), kge_model=kge_model, use_kge=not no_kge, limit=limit,
                      max_seconds=max_seconds, out_dir=out_dir, progress=bar.update,
                      on_clips=lambda n: setattr(bar, "total", n))
-    for error in report["errors"]:
-        click.echo(f"error: {error}", err=True)
-    for warning in report["warnings"]:
-        click.echo(f"warning: {warning}", err=True)
-    if as_json:
-        echo_json(report)
+    if _printed_as_json(report, as_json):
         return
     click.echo(f"{report['layout']}: {report['clips'] - report['failed']} clips, {report['captions']} captions "
                f"({report['linked_captions']} linked to the AKG)")

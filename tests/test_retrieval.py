@@ -177,8 +177,7 @@ def test_workers_give_identical_vectors_and_runs_are_incremental(collection, cla
     np.testing.assert_array_equal(vectors[row["c00.wav"]], single[0])
 
 
-@pytest.mark.slow  # about 35 s on two cores (Ray's runtime and two actors loading torch); workers 1 vs 2 is not slow
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(240)  # 20-35 s on two shared cores: Ray's local runtime and two actors loading torch
 def test_ray_gives_identical_vectors(collection, clap_dir, tmp_path, indexed, server_env):
     from akg.encoders import EncoderSpec, load_encoder
     from retrieval.store import build_index

@@ -393,3 +393,28 @@ def test_vectorised_leave_one_out_equals_classify_s():
             weights[0] = 0.0  # a variant that weighs nothing changes nothing
             np.testing.assert_allclose(loo_effects(0.3, scores, weights, fusion),
                                        leave_one_out(0.3, scores, weights, fusion), atol=1e-12)
+
+
+def test_caption_files_of_both_layouts(tmp_path):
+    from akg.errors import InputError
+    from retrieval.captions import read_caption_file
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for name in ("abc_30.wav", "Ydef.flac"):
+        sf.write(audio / name, tone(300, 0.1), SR)
+    caps = tmp_path / "audiocaps_test.csv"
+    caps.write_text("audiocap_id,youtube_id,start_time,caption\n1,abc,30,a dog barks\n2,def,0,rain falls\n"
+                    "3,abc,30,a dog barks twice\n4,gone,10,never downloaded\n")
+    f = read_caption_file(caps, audio)
+    assert f.layout == "audiocaps" and [p.name for p in f.clips] == ["abc_30.wav", "Ydef.flac"]
+    assert [(c.text, c.clip) for c in f.captions] == [("a dog barks", 0), ("rain falls", 1), ("a dog barks twice", 0)]
+    assert f.missing == ["gone_10"]
+    clotho = tmp_path / "clotho.csv"
+    clotho.write_text("file_name,caption_1,caption_2,caption_3,caption_4,caption_5\nabc_30.wav,one,two,,four,five\n")
+    f = read_caption_file(clotho, audio)
+    assert f.layout == "clotho" and [c.text for c in f.captions] == ["one", "two", "four", "five"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,text\nx,y\n")
+    with pytest.raises(InputError, match=r"bad.csv, line 1: unrecognised columns"):
+        read_caption_file(bad, audio)

@@ -654,3 +654,104 @@ def zeroshot_eval(kg: KnowledgeGraph, *, audio_dir: str | Path, meta: str | Path
                  use_kge=use_kge, limit=limit, max_seconds=DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds,
                  out_dir=Path(out_dir) if out_dir is not None else DEFAULT_OUT)
     return Report(report, table="results")
+
+
+# ---------------------------------------------------------------------------------------------
+# Retrieval: collection indexes, knowledge-enhanced search, tagging, evaluation
+
+
+def _granularities(granularities):
+    from retrieval.knowledge import GRANULARITIES
+
+    if granularities is None:
+        return GRANULARITIES
+    return tuple(g.strip() for g in granularities.split(",") if g.strip()) if isinstance(granularities, str) else tuple(granularities)
+
+
+def _retrieval_fusion(fusion: str | None, temperature: float | None):
+    from retrieval.search import DEFAULT_FUSION
+
+    return _fusion(fusion or DEFAULT_FUSION.method, temperature)
+
+
+def index(audio_dir: str | Path, *, name: str | None = None, clap: str | Path | None = None, workers: int = 1,
+          ray: str | None = None, batch: int = 8, max_seconds: float | None = None, rebuild: bool = False,
+          device: str | None = None, allow_download: bool = False, settings: Settings | None = None) -> Report:
+    """Embed every clip under `audio_dir` into the vector index `name` (default: the folder's name) under
+    AKG_HOME/indexes (as `akg index`): incremental, bad files reported in `errors`; `workers` local processes
+    or `ray` ("auto" or a cluster address) give the same vectors as one process."""
+    from reasoning.classify import DEFAULT_MAX_SECONDS
+    from retrieval.workflows import index_collection
+
+    spec = _encoder_spec(clap, device, allow_download)
+    report = index_collection(settings or Settings.from_env(), Path(audio_dir), name=name, encoder=_encoder(spec),
+                              spec=spec, workers=workers, ray=ray, batch=batch, rebuild=rebuild,
+                              max_seconds=DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
+    return Report(report, table="errors")
+
+
+def search(kg: KnowledgeGraph, text: str | None = None, *, index: str | None = None, clip: str | Path | None = None,
+           captions: str | Path | Sequence[str] | None = None, k: int = 10, clap: str | Path | None = None,
+           fusion: str | None = None, temperature: float | None = None, relations: str | Sequence[str] | None = None,
+           top_m: int | None = None, granularities: str | Sequence[str] | None = None, nearest: int = 2,
+           min_similarity: float = 0.5, kge_model: str | None = None, use_kge: bool = True,
+           max_seconds: float | None = None, device: str | None = None, allow_download: bool = False) -> Report:
+    """Text to audio over an index (`text`, `index`) or audio to text over captions (`clip`, `captions`: a
+    CSV or a list of strings), CLAP refined with the AKG (as `akg search`); each hit says what moved it."""
+    from reasoning.classify import DEFAULT_MAX_SECONDS
+    from retrieval.workflows import search as run
+
+    spec = _encoder_spec(clap, device, allow_download)
+    out = run(kg.graph, kg.settings, _encoder(spec), text=text, index=index,
+              clip=Path(clip) if clip is not None else None,
+              captions=Path(captions) if isinstance(captions, str) else captions, k=k,
+              fusion=_retrieval_fusion(fusion, temperature), enrich=_enrich(relations, top_m, None, None),
+              granularities=_granularities(granularities), nearest=nearest, min_similarity=min_similarity,
+              kge_model=kge_model, use_kge=use_kge,
+              max_seconds=DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
+    return Report(out, table="hits")
+
+
+def tag(kg: KnowledgeGraph, clips: str | Path | Sequence[str | Path], *, k: int = 10, clap: str | Path | None = None,
+        fusion: str | None = None, temperature: float | None = None, relations: str | Sequence[str] | None = None,
+        top_m: int | None = None, kge_model: str | None = None, use_kge: bool = True,
+        max_seconds: float | None = None, device: str | None = None, allow_download: bool = False) -> Table:
+    """Each clip's k best AKG entities (open vocabulary), refined with the graph, with each tag's parents and
+    where it occurs (as `akg tag`); one row per clip and tag (a clip that cannot be read: a row with its error)."""
+    from reasoning.classify import DEFAULT_MAX_SECONDS
+    from retrieval.workflows import tag as run
+
+    if isinstance(clips, (str, Path)):
+        clips = [clips]
+    spec = _encoder_spec(clap, device, allow_download)
+    out = run(kg.graph, kg.settings, _encoder(spec), [Path(c) for c in clips], k=k,
+              fusion=_retrieval_fusion(fusion, temperature), enrich=_enrich(relations, top_m, None, None),
+              kge_model=kge_model, use_kge=use_kge, max_seconds=DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
+    rows = [{"clip": o["clip"], "error": o["error"]} if "error" in o else {"clip": o["clip"], **t}
+            for o in out for t in ([None] if "error" in o else o["tags"])]
+    return Table(rows, ["clip", "rank", "entity", "score", "baseline_rank", "change", "parents", "occurs_in",
+                        "moved_by", "error"])
+
+
+def retrieval_eval(kg: KnowledgeGraph, *, audio_dir: str | Path, meta: str | Path, clap: str | Path | None = None,
+                   relations: str | Sequence[str] | None = None, ablate_relations: Sequence[str | Sequence[str]] = (),
+                   top_m: int | None = None, fusion: str | None = None, temperature: float | None = None,
+                   kge_model: str | None = None, use_kge: bool = True, limit: int | None = None,
+                   max_seconds: float | None = None, out_dir: str | Path | None = None, device: str | None = None,
+                   allow_download: bool = False) -> Report:
+    """R@1/5/10 and mAP@10 of CLAP and of the knowledge-enhanced CLAP on a Clotho or AudioCaps captions file,
+    both directions and metric conventions, with ablations (as `akg retrieval-eval`); writes results.csv,
+    report.md and retrieval.png under `out_dir`."""
+    from reasoning.classify import DEFAULT_MAX_SECONDS
+    from reasoning.prompts import EnrichSettings
+    from retrieval.evaluation import DEFAULT_OUT
+    from retrieval.evaluation import retrieval_eval as run
+
+    spec = _encoder_spec(clap, device, allow_download)
+    ablate = [EnrichSettings.parse_relations(r) if isinstance(r, str) else tuple(r) for r in ablate_relations]
+    report = run(kg.graph, kg.settings, _encoder(spec), audio_dir=Path(audio_dir), meta=Path(meta),
+                 enrich=_enrich(relations, top_m, None, None), ablate_relations=ablate,
+                 fusion=_retrieval_fusion(fusion, temperature), kge_model=kge_model, use_kge=use_kge, limit=limit,
+                 max_seconds=DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds,
+                 out_dir=Path(out_dir) if out_dir is not None else DEFAULT_OUT)
+    return Report(report, table="results")

@@ -43,6 +43,20 @@ def commit(staged: list[tuple[Path, Path]]) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def write_together(contents: dict) -> None:
+    """Write several files (path -> str or bytes) so that all of them change or none: each is staged
+    beside its target, then all are renamed into place (a report's files never mix two runs)."""
+    staged = []
+    try:
+        for path, data in contents.items():
+            staged.append(stage(Path(path), data))
+    except InputError:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    commit(staged)
+
+
 def read_input(path: Path, kind: str) -> bytes:
     """A file the user named, as bytes without a UTF-8 byte-order mark (spreadsheet tools write one);
     a missing file, a directory, a device or pipe, or one that cannot be read is an InputError naming

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from akg.errors import InputError
-from akg.files import commit, stage
+from akg.files import write_together
 
 
 @dataclass(frozen=True)
@@ -169,13 +169,5 @@ def write_report(out_dir: Path, *, dataset: str, metric: str, rows: list[dict], 
     fig.savefig(png, format="png")
     plt.close(fig)
     contents["plot"] = png.getvalue()
-    staged = []
-    try:
-        for key, path in paths.items():
-            staged.append(stage(path, contents[key]))
-    except InputError:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise
-    commit(staged)
+    write_together({path: contents[key] for key, path in paths.items()})
     return {k: str(v) for k, v in paths.items()}

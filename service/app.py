@@ -44,6 +44,7 @@ from service.tokens import TokenStore
 MAX_BODY_BYTES = 1024 * 1024     # a JSON request body
 MAX_BATCH = 256                  # pairs in one batch prediction, triples in one decision
 MAX_LABELS_BYTES = 64 * 1024     # an uploaded list of labels
+UPLOADS = ("/classify", "/tag", "/search/clip")  # the paths that take a clip: the upload limit, not MAX_BODY_BYTES
 MAX_ROWS = 10_000                # rows of one Cypher query (akg query's --limit, capped)
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # model names and label set keys: never a path
 Name = Annotated[str, Field(min_length=1, max_length=512)]
@@ -81,6 +82,13 @@ class PredictBody(BaseModel):
     relation: Name
     k: int = Field(10, ge=1, le=1000)
     model: str | None = Field(None, pattern=NAME_PATTERN, description="a stored model's name; default the latest")
+
+
+class SearchBody(BaseModel):
+    text: str = Field(min_length=1, max_length=1000, description="what to find")
+    index: str = Field(pattern=NAME_PATTERN, description="an index made by `akg index`")
+    k: int = Field(10, ge=1, le=100)
+    use_kge: bool = True
 
 
 class Pair(BaseModel):
@@ -181,8 +189,9 @@ STATUS = [(GraphUnavailable, 503), (QueryTimeout, 504), (QueryBusy, 429), (Query
 def status_of(error: AkgError, path: str) -> int:
     if isinstance(error, GraphError) and not isinstance(error, GraphUnavailable) and path == "/query":
         return 400  # the server refused the Cypher someone typed: their query, not our fault
-    if isinstance(error, InputError) and str(error).startswith(("no model named", "no trained model", "no usable model")):
-        return 404  # kge.store's words for a model that is not there
+    if isinstance(error, InputError) and str(error).startswith(("no model named", "no trained model", "no usable model",
+                                                                  "no index named")):
+        return 404  # kge.store's words for a model that is not there, retrieval.store's for an index
     for kind, code in STATUS:
         if isinstance(error, kind):
             return code
@@ -274,7 +283,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
-    app.add_middleware(BodyLimit, limit_for=lambda path: (_max_upload() + 64 * 1024 if path == "/classify"
+    app.add_middleware(BodyLimit, limit_for=lambda path: (_max_upload() + 64 * 1024 if path in UPLOADS
                                                           else MAX_BODY_BYTES))
 
     # --- health ------------------------------------------------------------------------------------
@@ -397,6 +406,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for c in out["clips"]:  # the staged file's temporary path means nothing to the caller
             c["clip"] = clip.filename
         return json.loads(json.dumps(out, default=str))
+
+    @app.post("/search", tags=["retrieval"])
+    def search_text(body: SearchBody) -> Json:
+        """Text to audio over an index (as `akg search TEXT --index N`): CLAP refined with the graph, each hit
+        with its baseline rank and the variants that moved it."""
+        return akg.search(state.kg(), body.text, index=body.index, k=body.k, use_kge=body.use_kge).to_dict()
+
+    async def _with_upload(clip: UploadFile, run: Callable[[Path], dict]) -> Json:
+        """Stage an uploaded clip as /classify does, run the library on its path, answer without that path."""
+        from starlette.concurrency import run_in_threadpool
+
+        from ui.uploads import stage_upload
+
+        data = await clip.read(_max_upload() + 1)
+        with tempfile.TemporaryDirectory(prefix="akg-serve-") as tmp:
+            path = stage_upload(clip.filename or "upload", data, Path(tmp), max_bytes=_max_upload())
+            out = json.loads(json.dumps(await run_in_threadpool(lambda: run(path)), default=str))
+        for item in [out, *out.get("rows", [])]:  # the staged file's temporary path means nothing to the caller
+            if item.get("clip") == str(path):
+                item["clip"] = clip.filename
+        return out
+
+    @app.post("/search/clip", tags=["retrieval"])
+    async def search_clip(clip: Annotated[UploadFile, File(description="wav, flac, ogg or mp3")],
+                          captions: Annotated[str, Form(min_length=1, max_length=MAX_LABELS_BYTES,
+                                                        description="the captions, one a line")],
+                          k: Annotated[int, Form(ge=1, le=100)] = 10, use_kge: Annotated[bool, Form()] = True) -> Json:
+        """Audio to text (as `akg search --clip`): the captions that best describe the uploaded clip."""
+        texts = [c.strip() for c in captions.splitlines() if c.strip()]
+        return await _with_upload(clip, lambda path: akg.search(state.kg(), clip=path, captions=texts, k=k,
+                                                                use_kge=use_kge).to_dict())
+
+    @app.post("/tag", tags=["retrieval"])
+    async def tag(clip: Annotated[UploadFile, File(description="wav, flac, ogg or mp3")],
+                  k: Annotated[int, Form(ge=1, le=100)] = 10, use_kge: Annotated[bool, Form()] = True) -> Json:
+        """Tags of the uploaded clip from every AKG entity (as `akg tag`), each with its parents and where it occurs."""
+        return await _with_upload(clip, lambda path: akg.tag(state.kg(), [path], k=k, use_kge=use_kge).to_dict())
 
     # --- curation ----------------------------------------------------------------------------------
 

@@ -37,5 +37,6 @@ def test_tutorial_runs_top_to_bottom(empty_graph, shared_dir, server_env, tmp_pa
     assert (tmp_path / "tutorial-clip.wav").is_file()  # the audio step ran (a CLAP model was given)
     assert (tmp_path / "data" / "label_sets" / "salt_event_mapping.tsv").is_file()
     assert "no CLAP model given" not in outputs
+    assert "3 clips indexed" in outputs and (tmp_path / "tutorial-retrieval-eval" / "report.md").is_file()
     html = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "display_data"]
     assert html, "the classification table was displayed"

@@ -17,7 +17,8 @@ CORPUS = [
 ]
 
 
-def build_tiny_clap(folder: Path, seed: int = 0) -> Path:
+def build_tiny_clap(folder: Path, seed: int = 0, projection_dim: int = 16) -> Path:
+    """The model saved under `folder`; `projection_dim` 512 gives real CLAP's embedding size (bench/)."""
     import torch
     from tokenizers import ByteLevelBPETokenizer
     from tokenizers.processors import RobertaProcessing
@@ -34,10 +35,10 @@ def build_tiny_clap(folder: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = ClapConfig(
         text_config=dict(vocab_size=len(tokenizer) + 8, pad_token_id=tokenizer.pad_token_id, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=37, max_position_embeddings=80, projection_dim=16),
+                         intermediate_size=37, max_position_embeddings=80, projection_dim=projection_dim),
         audio_config=dict(depths=[1, 1], num_attention_heads=[1, 2], hidden_size=32, patch_embeds_hidden_size=16,
-                          projection_dim=16, enable_fusion=False, spec_size=256, window_size=8, num_mel_bins=64),
-        projection_dim=16,
+                          projection_dim=projection_dim, enable_fusion=False, spec_size=256, window_size=8, num_mel_bins=64),
+        projection_dim=projection_dim,
     )
     model = ClapModel(config).eval()
     extractor = ClapFeatureExtractor(feature_size=64, sampling_rate=48000, max_length_s=10, truncation="rand_trunc",

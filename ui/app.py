@@ -15,6 +15,7 @@ page = st.navigation([
     # curate.py, not curation.py: run on its own (as AppTest does) it would shadow the curation package
     st.Page(PAGES / "curate.py", title="Curation", icon=":material/rule:", url_path="curation"),
     st.Page(PAGES / "audio.py", title="Audio", icon=":material/graphic_eq:"),
+    st.Page(PAGES / "retrieval.py", title="Retrieval", icon=":material/manage_search:"),
 ])
 st.sidebar.caption("AKG knowledge service · the same graph, models and reasoning as the `akg` command")
 page.run()

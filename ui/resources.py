@@ -256,14 +256,39 @@ def _session(key: ConnKey, spec_items: tuple, labels: str, kge_model: str | None
 
 def reasoning_session(key: ConnKey, spec, labels: str, use_kge: bool):
     """The prompt bank of a label set (as `akg classify` builds it), for the graph as it is now."""
-    kge_model, kge_stamp = None, None
+    kge_model, kge_stamp = _latest_kge(use_kge)
+    return _session(key, _spec_items(spec), labels, kge_model, use_kge, graph_version(key), kge_stamp)
+
+
+@st.cache_resource(show_spinner="Linking the graph's entities (once per graph version and models)…", max_entries=4)
+def _enricher(key: ConnKey, spec_items: tuple, kge_model: str | None, use_kge: bool, version: str,
+              kge_stamp: tuple | None):
+    from retrieval.session import open_enricher
+
+    return open_enricher(_graph(key), Settings.from_env(), _encoder(spec_items), kge_model=kge_model, use_kge=use_kge)
+
+
+def enricher(key: ConnKey, spec, use_kge: bool):
+    """What `akg search` and `akg tag` link and enrich with (retrieval.session), for the graph as it is now;
+    its caches (facts, text embeddings) are kept across reruns."""
+    kge_model, kge_stamp = _latest_kge(use_kge)
+    return _enricher(key, _spec_items(spec), kge_model, use_kge, graph_version(key), kge_stamp)
+
+
+def _latest_kge(use_kge: bool) -> tuple[str | None, tuple | None]:
     if use_kge:
         models = list_models()
         if models:
-            latest = models[-1]
-            kge_model = latest.name
-            kge_stamp = file_stamp(latest.path / "config.json")
-    return _session(key, _spec_items(spec), labels, kge_model, use_kge, graph_version(key), kge_stamp)
+            return models[-1].name, file_stamp(models[-1].path / "config.json")
+    return None, None
+
+
+def indexes() -> list[str]:
+    """The collection indexes under AKG_HOME/indexes (made by `akg index`)."""
+    from retrieval.store import indexes_root
+
+    root = indexes_root(Settings.from_env().home)
+    return sorted(p.name for p in root.glob("*") if (p / "CURRENT").is_file()) if root.is_dir() else []
 
 
 # --- curation ----------------------------------------------------------------------------------

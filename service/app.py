@@ -18,6 +18,7 @@ API and return its `to_dict()`. What is common lives here once:
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
@@ -251,10 +254,27 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 
 # --- the application -------------------------------------------------------------------------------
 
+def warm_lane_size() -> int:
+    """Threads of the warm lane: the cores this process may run on (at least 2)."""
+    try:
+        return max(2, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(2, os.cpu_count() or 2)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     state = ServiceState(settings)
     tokens = TokenStore(settings.home)
+    # The warm lane: answers that are mostly computed from what the process keeps (predictions,
+    # facts, neighbourhoods) run on as many threads as there are cores. More threads only made them
+    # queue for the GIL: at 8 clients on 2 cores, p99 went from ~45 ms in the default 40-thread pool
+    # to ~15 ms (bench/RESULTS.md, issue 14, run E). Slow work (Cypher, classification, curation)
+    # keeps the default pool, so a long console query never holds up a prediction.
+    lane = anyio.CapacityLimiter(warm_lane_size())
+
+    async def warm(work):
+        return await anyio.to_thread.run_sync(work, limiter=lane)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -324,16 +344,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return state.kg().search(q, limit=limit).to_dict()
 
     @app.get("/entities/{name:path}/facts", tags=["graph"])
-    def facts(name: Annotated[str, PathParam(max_length=500)], limit: Limit = 500) -> Json:
+    async def facts(name: Annotated[str, PathParam(max_length=500)], limit: Limit = 500) -> Json:
         """An entity's facts in both directions with provenance (status, split, sources, verdict)."""
-        return state.kg().facts(name, limit=limit).to_dict()
+        return await warm(lambda: state.kg().facts(name, limit=limit).to_dict())
 
     @app.get("/entities/{name:path}/neighbourhood", tags=["graph"])
-    def neighbourhood(name: Annotated[str, PathParam(max_length=500)], depth: Annotated[int, Query(ge=1, le=2)] = 1,
-                      relation: Annotated[list[str] | None, Query(max_length=50)] = None,
-                      limit: Limit = 200) -> Json:
+    async def neighbourhood(name: Annotated[str, PathParam(max_length=500)],
+                            depth: Annotated[int, Query(ge=1, le=2)] = 1,
+                            relation: Annotated[list[str] | None, Query(max_length=50)] = None,
+                            limit: Limit = 200) -> Json:
         """The facts around an entity, one or two hops, optionally of some relations only."""
-        return state.kg().neighbourhood(name, depth=depth, relations=relation, limit=limit).to_dict()
+        return await warm(lambda: state.kg().neighbourhood(name, depth=depth, relations=relation, limit=limit).to_dict())
 
     @app.post("/query", tags=["graph"])
     def query(body: QueryBody) -> Json:
@@ -359,11 +380,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {**model.card(), "stale": model.stale(state.kg())}
 
     @app.post("/predict", tags=["kge"])
-    def predict(body: PredictBody) -> Json:
+    async def predict(body: PredictBody) -> Json:
         """The model's k best tails of (head, relation) by score, each marked known (an accepted fact of the graph) or predicted."""
-        model = state.model(body.model)
-        kg = state.kg()
-        return {**model.predict(body.head, body.relation, k=body.k, kg=kg).to_dict(), "stale": model.stale(kg)}
+        def work() -> Json:
+            model = state.model(body.model)
+            kg = state.kg()
+            return {**model.predict(body.head, body.relation, k=body.k, kg=kg).to_dict(), "stale": model.stale(kg)}
+
+        return await warm(work)
 
     @app.post("/predict/batch", tags=["kge"])
     def predict_batch(body: BatchBody) -> Json:

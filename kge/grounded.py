@@ -35,9 +35,10 @@ With another text encoder (MiniLM) the two spaces differ, and A is a projection 
 from the entities that have clips only. The modalities present are fused, the weights renormalised
 over them: `average` e = mean of the present ones among s, p, a; `weighted` e = sum of softmax(3
 learnt logits) restricted to the present ones and renormalised; `concat` e = [s or m ; mean of the
-present ones among p, a]. Modality dropout also drops the text of an entity that has audio (so that
-audio alone, what a clip that is no entity has, is trained too). A clip is an extra entity with
-audio alone (`extended(model, None, audio=...)`). docs/decisions.md says why.
+present ones among p, a]. When modality dropout drops an entity's structural part and it has both
+text and audio, one of them goes too (either, with probability 1/2), so that audio alone, what a
+clip that is no entity has, is trained as text alone is. A clip is an extra entity with audio alone
+(`extended(model, None, audio=...)`). docs/decisions.md says why.
 
 Frozen features are a buffer of the representation, so they are saved with the weights: a stored
 model needs no encoder for the entities it was trained on. New entities are added for a while with
@@ -225,8 +226,7 @@ class GroundedRepresentation(Representation):
     def parts(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | Projected, torch.Tensor]:
         """(s, p, missing) for 1-d entity ids: the structural part (any value where missing), the
         projected features, and which ids have no structural part (not trained on). For audio
-        grounding p is a `Projected` (text and audio, and which each entity has); in training, an
-        entity with audio loses its text with the modality dropout's probability."""
+        grounding p is a `Projected` (text and audio, and which each entity has)."""
         n = self.num_known
         all_feats = self.features if len(self.extra_features) == 0 else torch.cat([self.features, self.extra_features])
         p = self.project(all_feats[flat])
@@ -236,13 +236,20 @@ class GroundedRepresentation(Representation):
         audio = torch.cat([self.audio_features, self.extra_audio])[flat]
         has_audio = torch.cat([self.has_audio, self.extra_has_audio])[flat]
         has_text = torch.cat([torch.ones_like(self.has_audio), self.extra_has_text])[flat]
-        if self.training:
-            has_text = has_text & ~(has_audio & self.dropout_mask(len(flat)))
         a = self.project(audio, self.audio_projection)
         return s, Projected(p, a, has_text, has_audio), flat >= n
 
     def _fuse_present(self, s: torch.Tensor, p: Projected, missing: torch.Tensor) -> torch.Tensor:
-        """Fusion over the modalities each entity has, the weights renormalised over them (VL-KGE)."""
+        """Fusion over the modalities each entity has, the weights renormalised over them (VL-KGE).
+
+        In training, an entity without its structural part (modality dropout, or a features-alone
+        negative) that has both text and audio keeps one of them, either with probability 1/2: the
+        inputs met later are all modalities (a training entity), text alone (a new name) and audio
+        alone (a clip), and each of them is trained."""
+        if self.training:
+            coin = self.dropout_mask(len(missing), 0.5)
+            both = missing & p.has_text & p.has_audio
+            p = p._replace(has_text=p.has_text & ~(both & coin), has_audio=p.has_audio & ~(both & ~coin))
         def col(mask):
             return mask.to(s.real.dtype if s.is_complex() else s.dtype).view(-1, *([1] * (s.dim() - 1)))
 

@@ -136,6 +136,16 @@ def test_every_fusion_trains_and_fuses_over_the_modalities_present(mini, clips, 
     assert torch.allclose(e[dog], want[0], atol=1e-5) and torch.allclose(e[cat], want[1], atol=1e-5)
     if fusion == "average":
         assert out["metrics"]["known"]["triples"] > 0 and 0 < out["metrics"]["known"]["mrr"] <= 1
+        # training: an entity with text and audio whose structure is dropped keeps one of the two, never both
+        rep.train()
+        rep.generator = torch.Generator().manual_seed(0)
+        flat = torch.tensor([dog] * 64)
+        with torch.no_grad():
+            s_, p_, _ = rep.parts(flat)
+            alone = rep.fuse(s_, p_, torch.ones(64, dtype=torch.bool))
+        text_only = torch.isclose(alone, t[0].expand_as(alone), atol=1e-6).all(1)
+        audio_only = torch.isclose(alone, a[0].expand_as(alone), atol=1e-6).all(1)
+        assert (text_only ^ audio_only).all() and 10 < int(audio_only.sum()) < 54
 
 
 def test_a_clip_predicts_tails_from_its_audio_alone(mini, clips, clap_dir, run_cli, tmp_path):

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from akg.errors import InputError
+from akg_loader.dataset import sha256_of
 from kge import store
 
 FORMAT = "akg-embeddings/1"
@@ -123,14 +124,6 @@ def relation_embeddings(model, relation_to_id: dict[str, int]) -> Embeddings:
     else:
         raise InputError(f"{len(vectors)} relation vectors for {len(base)} relations")
     return Embeddings("relation", names, vectors)
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _checksum(files: dict[str, str]) -> str:

@@ -184,6 +184,12 @@ def test_a_clip_predicts_tails_from_its_audio_alone(mini, clips, clap_dir, run_c
 
     assert np.allclose(clip_feature(stored.config["training"]["grounding"], clips["audio"] / "rain-0.wav",
                                     mini_settings()), only, atol=1e-6)
+    # a name the graph does not hold: text alone, as with text grounding
+    by_name = predictor.predict("a barking puppy", "has parent", k=3)
+    with torch.no_grad():
+        named = rep.project(torch.from_numpy(predictor.grounder.features(["a barking puppy"]).numpy()))[0]
+        want = torch.topk(-(named * rel - rep(indices=None)).abs().pow(2).sum(-1).sqrt(), 3)
+    assert [p.tail for p in by_name] == [names[i] for i in want.indices.tolist()]
     # the API: the same answer
     import akg
 
@@ -207,6 +213,22 @@ def test_audio_grounding_is_deterministic_for_a_seed(mini, clips, run_cli):
     c = _train(run_cli, clips, "audio-seed-c", "--no-evaluate", "--seed", "4")
     wc = load_file(Path(c["path"]) / "weights.safetensors")
     assert not torch.equal(wa["entity_representations.0.projection.weight"], wc["entity_representations.0.projection.weight"])
+
+
+def test_a_non_clap_text_encoder_gets_an_audio_projection_of_its_own(mini, clips, run_cli, tmp_path):
+    from safetensors.torch import load_file
+
+    out = _train(run_cli, clips, "audio-minilm", "--encoder", "minilm", "--no-evaluate")
+    g = out["config"]["grounding"]
+    assert g["encoder"] == "minilm" and g["feature_dim"] == 384 and g["audio_dim"] == 16
+    assert g["shared_projection"] is False
+    weights = load_file(Path(out["path"]) / "weights.safetensors")
+    assert weights["entity_representations.0.projection.weight"].shape == (8 * 2, 384)      # names: 384 -> 8 complex
+    assert weights["entity_representations.0.audio_projection.weight"].shape == (8 * 2, 16)  # clips: 16 -> 8 complex
+    query = tmp_path / "q.wav"
+    sf.write(query, _tone([700], seed=3), RATE)
+    r = run_cli("predict", "--clip", str(query), "has parent", "--model", "audio-minilm", "-k", "3", "--json")
+    assert r.exit_code == 0 and len(json.loads(r.output)["tails"]) == 3, r.output
 
 
 def test_fused_vectors_export_and_import(mini, clips, run_cli, tmp_path):

@@ -111,9 +111,20 @@ def test_exported_files_load_with_the_right_shapes_and_names(models, run_cli, tm
     # the library gives the same vectors
     import akg
 
-    emb = akg.load_model("rotate").entity_embeddings()
+    model = akg.load_model("rotate")
+    emb = model.entity_embeddings()
     assert emb.names == names and emb.vectors.shape == (n, d) and np.iscomplexobj(emb.vectors)
     assert np.array_equal(emb.array(), ent)
+    rels = model.relation_embeddings()
+    assert rels.names == sorted(stored.relation_to_id, key=stored.relation_to_id.get)
+    assert np.array_equal(rels.array(), np.load(tmp_path / "npy" / "relation_embeddings.npy"))
+    folder = model.export_embeddings(tmp_path / "api", format="parquet")
+    assert pd.read_parquet(folder / "entity_embeddings.parquet").equals(
+        pd.read_parquet(tmp_path / "parquet" / "entity_embeddings.parquet"))
+    again = akg.import_embeddings(folder, name="rotate-api")
+    assert again.name == "rotate-api"
+    assert [r["tail"] for r in again.predict("dog barking", "has parent", k=5)] == \
+        [r["tail"] for r in model.predict("dog barking", "has parent", k=5)]
     # a real-valued model with inverse triples: (rows, dim), two rows per relation
     dm = models["distmult"]
     r = run_cli("export-embeddings", "distmult", "--format", "tsv", "--out", str(tmp_path / "dm"))

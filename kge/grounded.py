@@ -236,7 +236,9 @@ class GroundedRepresentation(Representation):
         audio = torch.cat([self.audio_features, self.extra_audio])[flat]
         has_audio = torch.cat([self.has_audio, self.extra_has_audio])[flat]
         has_text = torch.cat([torch.ones_like(self.has_audio), self.extra_has_text])[flat]
-        a = self.project(audio, self.audio_projection)
+        # only the few entities with clips are projected (0 stands for the others' absent audio)
+        rows = has_audio.nonzero().squeeze(1)
+        a = torch.zeros_like(p).index_put((rows,), self.project(audio[rows], self.audio_projection))
         return s, Projected(p, a, has_text, has_audio), flat >= n
 
     def _fuse_present(self, s: torch.Tensor, p: Projected, missing: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ AKG_test.tsv, and measures, in one run:
   grounding's quality (random CLAP, tones).
 
     .venv/bin/python bench/embeddings_bench.py --akg-dir ../shared/AKG_dataset [--epochs 10] [--repeat N]
-        [--no-export] [--json-out F]
+        [--no-export] [--threads N] [--json-out F]
 
 With --repeat N the two grounded models are trained N times each, alternating which goes first, and
 the fastest run of each counts (the machine is shared: one slow run says little).
@@ -47,8 +47,14 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=1,
                    help="train the two grounded models this many times, alternating; the fastest of each counts")
     p.add_argument("--no-export", action="store_true", help="skip the export part")
+    p.add_argument("--threads", type=int, help="torch threads (1 keeps a shared machine's other jobs from "
+                                                "oversubscribing the cores)")
     p.add_argument("--json-out", type=Path)
     a = p.parse_args()
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)
     work = Path(tempfile.mkdtemp(prefix="akg-embeddings-bench-"))
     from tiny_clap import build_tiny_clap
 

@@ -15,8 +15,8 @@ core module (`from akg.config import Settings`) never pulls in the rest.
 
 __version__ = "0.1.0"
 
-API = ("open", "fetch_dataset", "data_dir", "KnowledgeGraph", "train", "load_model", "models", "Model", "classify", "zeroshot_eval",
-       "index", "search", "tag", "retrieval_eval",
+API = ("open", "fetch_dataset", "data_dir", "KnowledgeGraph", "train", "load_model", "models", "import_embeddings", "Model",
+       "classify", "zeroshot_eval", "index", "search", "tag", "retrieval_eval",
        "Settings", "AkgError", "InputError", "IngestReport", "Table", "Report", "ClassifyReport")
 __all__ = [*API, "__version__"]
 

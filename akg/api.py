@@ -397,13 +397,30 @@ class Model:
             self._predictor = Predictor(self.stored, feature_cache=default_cache_dir(self.settings.home))
         return self._predictor
 
-    def predict(self, head: str, relation: str, *, k: int = 10, kg: KnowledgeGraph | None = None) -> Table:
+    def predict(self, head: str | None = None, relation: str | None = None, *, clip: str | Path | None = None,
+                k: int = 10, kg: KnowledgeGraph | None = None) -> Table:
         """The model's k best tails of (head, relation) by score, each marked `known` (an accepted fact
         of the graph) or `predicted` (as `akg predict`).
-        With `kg`, its known tails are reused until the graph changes (KnowledgeGraph.known_tails)."""
+        With `kg`, its known tails are reused until the graph changes (KnowledgeGraph.known_tails).
+        With `clip` (an audio file) instead of a head: what an audio-grounded model holds for that sound
+        (as `akg predict --clip FILE RELATION`); `predict(clip="bark.wav", relation="has parent")`."""
         from kge.workflows import known_tails
 
         predictor = self._predictor_()
+        if clip is not None:
+            if head is not None and relation is not None:
+                raise InputError("give a head or a clip, not both")
+            from reasoning.audio_grounding import predict_clip
+
+            relation = relation or head
+            if relation is None:
+                raise InputError("give the relation to predict tails for")
+            plain = predictor.check_audio(relation)
+            predictions = predict_clip(predictor, Path(clip), plain, self.settings, k=k)
+            return Table([p.as_dict() for p in predictions], meta={"clip": str(clip), "relation": plain,
+                                                                   "model": self.name})
+        if head is None or relation is None:
+            raise InputError("give a head and a relation (or a clip and a relation)")
         pair = predictor.resolve_pair(head, relation)
         if kg is not None:
             known = kg.known_tails(*pair)
@@ -427,6 +444,27 @@ class Model:
                 except InputError as e:
                     rows.append({"head": head, "relation": relation, "tails": [], "error": str(e)})
         return Table(rows, ["head", "relation", "tails", "error"], {"model": self.name})
+
+    def entity_embeddings(self):
+        """The entities' vectors as the model scores them (a grounded model's fused ones), with their names:
+        `.names`, `.vectors` (complex for RotatE/ComplEx), `.array()` (float32, trailing real/imaginary
+        axis when complex), `.to_df()` (id, name, e0.. or re0../im0.. columns). See docs/embeddings.md."""
+        from kge.export import entity_embeddings
+
+        return entity_embeddings(self._predictor_().model, self.stored.entity_to_id)
+
+    def relation_embeddings(self):
+        """The relations' vectors, like `entity_embeddings` (with inverse triples: row 2r the relation,
+        2r + 1 its inverse, named '<relation>_inverse')."""
+        from kge.export import relation_embeddings
+
+        return relation_embeddings(self._predictor_().model, self.stored.relation_to_id)
+
+    def export_embeddings(self, out: str | Path | None = None, *, format: str = "npy") -> Path:  # noqa: A002
+        """Write both with id maps and meta.json (as `akg export-embeddings`); the folder written."""
+        from kge.export import export
+
+        return export(self.stored, None if out is None else Path(out), format, model=self._predictor_().model).path
 
     def card(self) -> dict:
         """What the model is: its name, training settings, metrics, the graph it was trained on, notes."""
@@ -466,23 +504,47 @@ def _graph_for(kg: KnowledgeGraph | None, settings: Settings):
 
 def train(kg: KnowledgeGraph, *, preset: str | None = None, model: str | None = None, grounded: str | None = None,
           grounding: dict | None = None, name: str | None = None, evaluate: bool = True, progress: bool = False,
+          audio_examples: str | Path | None = None, meta: str | Path | None = None, dataset: str | None = None,
           **settings) -> Model:
     """Train a KGE model on the graph's accepted training triples (as `akg train`), save it, evaluate it.
 
     `preset` (fast, grounded, paper), `model` (any PyKEEN model), `grounded="text"` and `grounding`
     (encoder, fusion, projection, modality_dropout) follow kge.presets.configure; `settings` are the
     training settings (epochs, embedding_dim, learning_rate, batch_size, negatives, training_loop,
-    seed, device)."""
+    seed, device). `grounded="text,audio"` with `audio_examples` (a folder of clips), `meta` (its
+    metadata CSV, a layout zeroshot-eval reads) and optionally `dataset` (the label set, or a label
+    file) grounds entities in their example clips too (the configured CLAP)."""
     from kge.presets import configure
     from kge.store import models_root
     from kge.workflows import train_from_graph
 
     config = configure(preset_name=preset, model=model, grounded=grounded, grounding=grounding, **settings)
-    trained = train_from_graph(kg.graph, config, models_root=models_root(kg.settings.home), name=name,
-                               evaluate_after=evaluate, progress=progress)
+    if audio_examples is not None or meta is not None or (grounded or "").endswith("audio"):
+        from reasoning.audio_grounding import train_audio_grounded
+
+        trained = train_audio_grounded(kg.graph, kg.settings, config, audio_dir=_path(audio_examples),
+                                       meta=_path(meta), dataset=dataset, models_root=models_root(kg.settings.home),
+                                       name=name, evaluate_after=evaluate, progress=progress)
+    else:
+        trained = train_from_graph(kg.graph, config, models_root=models_root(kg.settings.home), name=name,
+                                   evaluate_after=evaluate, progress=progress)
     from kge import store
 
     return Model(store.load(trained.path), kg.settings, train_seconds=trained.train_seconds, metrics=trained.metrics)
+
+
+def _path(value: str | Path | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
+def import_embeddings(folder: str | Path, *, name: str | None = None, settings: Settings | None = None) -> Model:
+    """Store a set written by `export_embeddings` as a model, every file checked against its checksum
+    (as `akg models import`); it scores and predicts over its entities (docs/embeddings.md)."""
+    from kge import store
+    from kge.export import import_set
+
+    settings = settings or Settings.from_env()
+    return Model(store.load(import_set(Path(folder), store.models_root(settings.home), name=name)), settings)
 
 
 def load_model(name: str | Path | None = None, *, settings: Settings | None = None) -> Model:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-FUNCTIONS = ("open", "fetch_dataset", "data_dir", "train", "load_model", "models", "classify", "zeroshot_eval", "index", "search",
-             "tag", "retrieval_eval")
+FUNCTIONS = ("open", "fetch_dataset", "data_dir", "train", "load_model", "models", "import_embeddings", "classify",
+             "zeroshot_eval", "index", "search", "tag", "retrieval_eval")
 CLASSES = ("KnowledgeGraph", "Curation", "Model", "Table", "Report", "IngestReport", "ClassifyReport")
 
 

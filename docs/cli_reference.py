@@ -42,6 +42,8 @@ def commands() -> Iterator[tuple[str, click.Command, click.Context]]:
                 continue
             sub = _context(command, name, ctx)
             if isinstance(command, click.Group):
+                if command.invoke_without_command:  # `akg models` runs by itself too (and has `import`)
+                    yield sub.command_path, command, sub
                 yield from walk(command, sub)
             else:
                 yield sub.command_path, command, sub

@@ -62,9 +62,16 @@ def _side_by_side(rows: list[tuple[str, dict]]) -> list[str]:
 @click.option("--seed", type=int)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]))
 @click.option("--name", help="Model name (default: model-preset-timestamp).")
-@click.option("--grounded", type=click.Choice(["text"]),
-              help="Fuse each entity's embedding with its name's text features: entities never seen in "
-                   "training are scored from their names.")
+@click.option("--grounded", type=click.Choice(["text", "text,audio"]),
+              help="Fuse each entity's embedding with its name's text features (text: entities never seen in "
+                   "training are scored from their names), and its example clips' CLAP audio features "
+                   "(text,audio: needs --audio-examples and --meta; `akg predict --clip` then answers for a clip).")
+@click.option("--audio-examples", "audio_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder of example clips (--grounded text,audio), laid out as --meta says.")
+@click.option("--meta", type=click.Path(path_type=Path, dir_okay=False),
+              help="The clips' labels: esc50.csv, UrbanSound8K.csv or FSD50K's CSV (as zeroshot-eval reads them).")
+@click.option("--dataset", help="Label set mapping the labels to AKG entities (default: guessed from --meta's "
+                                "layout), or a label file of label<TAB>entity lines.")
 @click.option("--encoder", type=click.Choice(["auto", "minilm", "clap"]),
               help="Text features (--grounded): CLAP's text tower, all-MiniLM-L6-v2, or auto (CLAP when "
                    "AKG_CLAP_MODEL/AKG_CLAP_CHECKPOINT is set, else minilm). Default auto.")
@@ -75,14 +82,15 @@ def _side_by_side(rows: list[tuple[str, dict]]) -> list[str]:
               help="Probability that an entity's structural part is dropped in a training step (--grounded).")
 @click.option("--no-evaluate", is_flag=True, help="Skip the evaluation on the test split after training.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def train(preset: str | None, model_name: str | None, name: str | None, grounded: str | None, encoder: str | None,
-          fusion: str | None, projection: str | None, modality_dropout: float | None, no_evaluate: bool, as_json: bool,
-          **overrides) -> None:
+def train(preset: str | None, model_name: str | None, name: str | None, grounded: str | None, audio_dir: Path | None,
+          meta: Path | None, dataset: str | None, encoder: str | None, fusion: str | None, projection: str | None,
+          modality_dropout: float | None, no_evaluate: bool, as_json: bool, **overrides) -> None:
     """Train a knowledge-graph embedding on the graph's accepted training triples.
 
     \b
     akg train                                   # RotatE, the fast preset
     akg train --grounded text --fusion average  # grounded in the entities' names (the grounded preset)
+    akg train --grounded text,audio --audio-examples ESC-50/audio --meta ESC-50/meta/esc50.csv
     """
     from kge.presets import configure
     from kge.workflows import train_from_graph
@@ -94,8 +102,19 @@ def train(preset: str | None, model_name: str | None, name: str | None, grounded
     from kge.store import models_root
 
     with connect(settings) as graph:
-        trained = train_from_graph(graph, config, models_root=models_root(settings.home), name=name,
-                                   evaluate_after=not no_evaluate, progress=progress_enabled())
+        if audio_dir is not None or meta is not None or (grounded or "").endswith("audio"):
+            from reasoning.audio_grounding import train_audio_grounded
+
+            trained = train_audio_grounded(graph, settings, config, audio_dir=audio_dir, meta=meta, dataset=dataset,
+                                           models_root=models_root(settings.home), name=name,
+                                           evaluate_after=not no_evaluate, progress=progress_enabled())
+        else:
+            if dataset is not None:
+                raise InputError("--dataset only applies with example clips (--audio-examples, --meta)")
+            trained = train_from_graph(graph, config, models_root=models_root(settings.home), name=name,
+                                       evaluate_after=not no_evaluate, progress=progress_enabled())
+    for note in trained.notes:
+        _warn(note)
     if trained.metrics is None and not no_evaluate:
         _warn("the graph has no test split, so the model was not evaluated (akg ingest AKG_test.tsv)")
     if as_json:
@@ -106,6 +125,8 @@ def train(preset: str | None, model_name: str | None, name: str | None, grounded
     if trained.config.grounding:
         g = trained.config.grounding
         grounded_by = f", grounded in its entities' names ({g['encoder']} features, {g['fusion']} fusion)"
+        if g.get("audio_dim"):
+            grounded_by += " and example clips (CLAP audio features)"
     click.echo(f"trained {config.model} ({config.preset} preset, {config.epochs} epochs{grounded_by}) "
                f"in {trained.train_seconds:.1f} s")
     if trained.metrics:
@@ -193,20 +214,26 @@ def _delta(first: dict, other: dict) -> dict:
 @click.option("--model", help="Model name or directory (default: the latest).")
 @click.option("--batch", "batch_file", type=click.Path(path_type=Path, dir_okay=False),
               help="A TSV of head<TAB>relation pairs (or - for standard input): predict for each.")
+@click.option("--clip", type=click.Path(path_type=Path, dir_okay=False),
+              help="An audio clip instead of HEAD (give RELATION alone): what an audio-grounded model holds for the sound.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def predict(head: str | None, relation: str | None, k: int, model: str | None, batch_file: Path | None, as_json: bool) -> None:
+def predict(head: str | None, relation: str | None, k: int, model: str | None, batch_file: Path | None,
+            clip: Path | None, as_json: bool) -> None:
     """Known tails (in the graph) and predicted tails (KGE) for HEAD and RELATION.
 
     \b
     akg predict dog "has parent" -k 5
     akg predict --batch pairs.tsv --json
+    akg predict --clip bark.wav "has parent"     # a model trained with --grounded text,audio
     """
     from kge import store
     from kge.predict import Predictor, batch_pairs
     from kge.workflows import all_known, current_train_hash, known_tails, staleness
 
-    if batch_file is None and (head is None or relation is None):
-        raise click.UsageError("give HEAD and RELATION, or --batch FILE")
+    if clip is not None and (batch_file is not None or relation is not None or head is None):
+        raise click.UsageError("with --clip FILE, give RELATION alone (no HEAD, no --batch)")
+    if clip is None and batch_file is None and (head is None or relation is None):
+        raise click.UsageError("give HEAD and RELATION, or --batch FILE, or --clip FILE and RELATION")
     from kge.features import default_cache_dir
 
     settings = Settings.from_env()
@@ -214,6 +241,9 @@ def predict(head: str | None, relation: str | None, k: int, model: str | None, b
     for note in stored.notes:
         _warn(note)
     predictor = Predictor(stored, feature_cache=default_cache_dir(settings.home))
+    if clip is not None:
+        _predict_clip(predictor, clip, head, k, settings, as_json)
+        return
     problems, lines = [], [None]
     if batch_file is not None:  # every line checked before the graph is asked anything
         source = "standard input" if str(batch_file) == "-" else str(batch_file)
@@ -252,6 +282,21 @@ def predict(head: str | None, relation: str | None, k: int, model: str | None, b
             click.echo(f"  {i:2d}. {p.tail:40s} {p.score:9.4f}  {'known' if p.known else 'predicted'}")
 
 
+def _predict_clip(predictor, clip: Path, relation: str, k: int, settings: Settings, as_json: bool) -> None:
+    from reasoning.audio_grounding import predict_clip
+
+    plain = predictor.check_audio(relation)
+    preds = predict_clip(predictor, clip, plain, settings, k=k)
+    name = predictor.stored.name
+    if as_json:
+        echo_json({"clip": str(clip), "relation": plain, "model": name, "tails": [p.as_dict() for p in preds]})
+        return
+    click.echo(f"{clip} —{plain}→ (model {name})")
+    click.echo("  the clip is no entity: its CLAP audio embedding stands for one (no name, no graph structure)")
+    for i, p in enumerate(preds, 1):
+        click.echo(f"  {i:2d}. {p.tail:40s} {p.score:9.4f}  predicted")
+
+
 def _grounding_summary(grounding: dict | None) -> str | None:
     """'text:minilm/average' for a grounded model, None for a plain one."""
     if not grounding:
@@ -280,10 +325,18 @@ def _read_batch(path: Path) -> str:
         raise InputError(f"not valid UTF-8 ({e.reason})", file=str(path)) from None
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def models(as_json: bool) -> None:
-    """Stored models: their metrics and the graph state they were trained on."""
+@click.pass_context
+def models(ctx: click.Context, as_json: bool) -> None:
+    """Stored models: their metrics and the graph state they were trained on.
+
+    \b
+    akg models                          # list them
+    akg models import DIR [--name N]    # a set written by `akg export-embeddings`, checksums checked
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     from kge import store
     from kge.workflows import staleness
 
@@ -329,3 +382,55 @@ def models(as_json: bool) -> None:
         kind = r["model"] + (f"+{r['grounding']}" if r["grounding"] else "")
         click.echo(f"{r['name']:40s} {kind:{width}s} {mrr}  trained in {r['train_seconds'] or 0:.1f} s  "
                    f"on graph version {str(r['graph_version'] or '(not recorded)')[:12]}{flag}")
+
+
+@models.command("import")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--name", help="Name of the imported model (default: the exported model's name + '-imported').")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def import_model(folder: Path, name: str | None, as_json: bool) -> None:
+    """Store embeddings written by `akg export-embeddings` as a model (every file checked against
+    meta.json's checksums): `akg predict` and `akg evaluate` then use it. See docs/embeddings.md."""
+    from kge import store
+    from kge.export import import_set
+
+    settings = Settings.from_env()
+    path = import_set(folder, store.models_root(settings.home), name=name)
+    if as_json:
+        echo_json({"model": path.name, "path": str(path)})
+        return
+    click.echo(f"imported {folder} as model {path.name} ({path})")
+
+
+@click.command("export-embeddings")
+@click.argument("model", required=False)
+@click.option("--format", "fmt", type=click.Choice(["npy", "parquet", "tsv"]), default="npy", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder to write (new or empty; default: ./MODEL-embeddings).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def export_embeddings(model: str | None, fmt: str, out: Path | None, as_json: bool) -> None:
+    """Entity and relation embeddings of MODEL (default: the latest) with their id maps and a meta.json
+    (model, graph version, checksums). Complex models: a trailing (real, imaginary) axis in npy,
+    re/im columns in parquet and tsv. See docs/embeddings.md.
+
+    \b
+    akg export-embeddings --format parquet --out emb
+    """
+    from kge import store
+    from kge.export import export
+
+    settings = Settings.from_env()
+    stored = store.resolve(model, store.models_root(settings.home))
+    for note in stored.notes:
+        _warn(note)
+    done = export(stored, out, fmt)
+    if as_json:
+        echo_json({"path": str(done.path), **{k: done.meta[k] for k in ("model", "file_format", "entities",
+                                                                         "relation_rows", "dim", "complex",
+                                                                         "files", "checksum")}})
+        return
+    m = done.meta
+    click.echo(f"exported model {m['model']}: {m['entities']} entity and {m['relation_rows']} relation vectors of "
+               f"dimension {m['dim']}{' (complex)' if m['complex'] else ''}, {fmt}, to {done.path}")
+    for f in m["files"]:
+        click.echo(f"  {f}")

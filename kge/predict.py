@@ -129,18 +129,53 @@ class Predictor:
 
                 first = stack.enter_context(grounded.extended(self.model, self.grounder.features(new_names)))
                 head_id.update({name: first + i for i, name in enumerate(new_names)})
-            ids = torch.tensor([(head_id[h], self.relation_to_id[r], 0) for h, r in resolved],
-                               dtype=torch.long, device=self.device)
-            n_known = len(self.id_to_entity)  # tails: the model's entities (new names are heads only)
-            k = min(k, n_known)
-            names, results = self.id_to_entity, []
-            for start in range(0, len(ids), 2048):
-                scores = score_all(self.model, ids[start:start + 2048], "tail", precise=False)[:, :n_known]
-                top = torch.topk(scores, k, dim=1)
-                for pair, vals, idx in zip(resolved[start:start + 2048], top.values.tolist(), top.indices.tolist()):
-                    known_tails = set((known or {}).get(pair, ()))
-                    results.append([Prediction(names[i], v, names[i] in known_tails) for v, i in zip(vals, idx)])
+            ids = [(head_id[h], self.relation_to_id[r]) for h, r in resolved]
+            return self._top_tails(ids, [set((known or {}).get(pair, ())) for pair in resolved], k)
+
+    def _top_tails(self, ids: list[tuple[int, int]], known: list[set[str]], k: int) -> list[list[Prediction]]:
+        """The k best tails of each (head id, relation id), among the model's entities (an entity
+        represented from features alone is a head only), marked known from `known`."""
+        batch = torch.tensor([(h, r, 0) for h, r in ids], dtype=torch.long, device=self.device)
+        n_known = len(self.id_to_entity)
+        k = min(k, n_known)
+        names, results = self.id_to_entity, []
+        for start in range(0, len(batch), 2048):
+            scores = score_all(self.model, batch[start:start + 2048], "tail", precise=False)[:, :n_known]
+            top = torch.topk(scores, k, dim=1)
+            for mine, vals, idx in zip(known[start:start + 2048], top.values.tolist(), top.indices.tolist()):
+                results.append([Prediction(names[i], v, names[i] in mine) for v, i in zip(vals, idx)])
         return results
+
+    @property
+    def audio_grounded(self) -> bool:
+        """True for a model grounded in audio too (`akg train --grounded text,audio`): it takes clips."""
+        from kge import grounded
+
+        rep = grounded.representation(self.model)
+        return rep is not None and rep.audio
+
+    def check_audio(self, relation: str) -> str:
+        """The relation, normalised, if this model can answer for a clip; else a clear error."""
+        if not self.audio_grounded:
+            raise InputError(f"model {self.stored.name} is not grounded in audio, so it cannot answer for a clip: "
+                             "train one with `akg train --grounded text,audio --audio-examples DIR --meta CSV`")
+        return self._relation(relation)[0]
+
+    def predict_audio(self, audio, relation: str, k: int = 10) -> list[Prediction]:
+        """Top-k tails for a sound that is no entity, given its CLAP audio embedding: the embedding is
+        the audio feature of an entity that has neither name nor structure (kge/grounded.py)."""
+        from kge import grounded
+
+        if k < 1:
+            raise InputError("k must be at least 1")
+        plain = self.check_audio(relation)
+        rep = grounded.representation(self.model)
+        feats = torch.as_tensor(audio, dtype=torch.float32).reshape(1, -1)
+        if feats.shape[1] != rep.audio_features.shape[1]:
+            raise InputError(f"an audio embedding of {feats.shape[1]} numbers; model {self.stored.name} takes "
+                             f"{rep.audio_features.shape[1]}")
+        with grounded.extended(self.model, None, audio=feats.to(self.device)) as first:
+            return self._top_tails([(first, self.relation_to_id[plain])], [set()], k)[0]
 
     def predict(self, head: str, relation: str, k: int = 10, known: Iterable[str] = ()) -> list[Prediction]:
         pair = self.resolve_pair(head, relation)

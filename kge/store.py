@@ -121,6 +121,8 @@ def save(model, config: TrainConfig, entity_to_id: dict, relation_to_id: dict, *
             meta["grounding"] = {**rep.grounding.as_dict(), "structural_dim": rep.structural_dim,
                                  "projected_dim": rep.projected_dim, "complex": rep.is_complex,
                                  "entities_with_features": rep.num_known}
+            if rep.audio:
+                meta["grounding"]["entities_with_audio"] = int(rep.has_audio.sum())
         _write_json(tmp / "config.json", meta)
         _write_json(tmp / "entities.json", entity_to_id)
         _write_json(tmp / "relations.json", relation_to_id)

@@ -29,10 +29,11 @@ def model_class(name: str):
         raise InputError(f"unknown model {name!r}{suggest(name.lower(), choices)}; PyKEEN offers: {', '.join(choices)}") from None
 
 
-def build_model(config: TrainConfig, kg_info, *, seed: int | None = None, features: torch.Tensor | None = None):
+def build_model(config: TrainConfig, kg_info, *, seed: int | None = None, features=None):
     """A fresh PyKEEN model for this config; `kg_info` gives the entity and relation counts.
 
-    A grounded config (kge/grounded.py) also needs `features`, one row per entity id; without them
+    A grounded config (kge/grounded.py) also needs `features`, one row per entity id (a tensor, or
+    kge.grounded.Features with audio); without them
     (a stored model about to receive its weights) the feature buffer is allocated empty, at the
     recorded feature dimension, and filled by the state dict.
     """
@@ -49,12 +50,7 @@ def build_model(config: TrainConfig, kg_info, *, seed: int | None = None, featur
     if config.grounding:
         from kge.grounded import Grounding, ground
 
-        grounding = Grounding.from_dict(config.grounding)
-        if features is None:
-            if not grounding.feature_dim:
-                raise InputError("a grounded model needs its features (or their dimension, feature_dim)")
-            features = torch.zeros(kg_info.num_entities, grounding.feature_dim)
-        ground(model, features, grounding)
+        ground(model, features, Grounding.from_dict(config.grounding))  # features None: buffers, filled by the weights
     return model
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from akg import queries
+from akg.errors import InputError
 from akg.graph import Graph
 from kge import store
 from kge.data import Dataset, from_graph, map_test, training_factory
@@ -61,19 +62,25 @@ class Trained:
     metrics: dict | None
     train_seconds: float
     config: TrainConfig
+    notes: list[str] = field(default_factory=list)   # for the user: e.g. example clips left unused
 
 
 def train_from_graph(graph: Graph, config: TrainConfig, *, models_root: Path, name: str | None = None,
-                     evaluate_after: bool = True, progress: bool = False) -> Trained:
+                     evaluate_after: bool = True, progress: bool = False, audio=None) -> Trained:
+    """Train on the graph's accepted training triples, evaluate, save. `audio` (kge.grounded.AudioExamples,
+    from reasoning.audio_grounding) gives an audio-grounded config its entities' example clips."""
     if name is not None:
         store.check_new_name(name, models_root)  # before minutes of training, not after
     data = from_graph(graph, need_test=False)
     factory = training_factory(data.train.triples, inverse=config.inverse_triples)
     features, feature_cache = None, default_cache_dir(Path(models_root).parent)  # models_root is AKG_HOME/models
-    if config.grounding:  # the encoder resolved and recorded, the entities' features computed or cached
+    if config.grounding or audio is not None:  # the encoder resolved and recorded, the features computed or cached
         from kge.grounded import prepare
 
-        config, features = prepare(config, sorted(factory.entity_to_id, key=factory.entity_to_id.get), feature_cache)
+        if not config.grounding:
+            raise InputError("example clips only apply to a model grounded in audio (--grounded text,audio)")
+        config, features = prepare(config, sorted(factory.entity_to_id, key=factory.entity_to_id.get), feature_cache,
+                                   audio=audio)
     result = train(config, factory, progress=progress, features=features)
     metrics = None
     if evaluate_after and data.test.triples:
@@ -85,7 +92,7 @@ def train_from_graph(graph: Graph, config: TrainConfig, *, models_root: Path, na
     path = store.save(result.model, config, factory.entity_to_id, factory.relation_to_id, root=models_root,
                       name=name, metrics=metrics, losses=result.losses, trained_on=trained_on,
                       train_seconds=result.seconds)
-    return Trained(path, metrics, result.seconds, config)
+    return Trained(path, metrics, result.seconds, config, list(getattr(features, "notes", [])))
 
 
 def current_train_hash(graph: Graph) -> str:

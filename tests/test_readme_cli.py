@@ -35,6 +35,8 @@ def _cli_tree() -> dict[str, click.Command]:
             command = group.get_command(ctx, name)
             sub = click.Context(command, info_name=name, parent=ctx)
             if isinstance(command, click.Group):
+                if command.invoke_without_command and not command.hidden:  # runs by itself too (`akg models`)
+                    found[sub.command_path] = command
                 walk(command, sub)
             elif not command.hidden:
                 found[sub.command_path] = command

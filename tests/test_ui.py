@@ -363,6 +363,43 @@ def test_audio_pick_from_folder_and_upload(ui_graph, clap_dir, tmp_path, monkeyp
     assert at.file_uploader[0].allowed_type == [".wav", ".flac", ".ogg", ".mp3"]
 
 
+def test_audio_page_shows_what_an_audio_grounded_model_holds_for_the_clip(ui_graph, clap_dir, tmp_path, monkeypatch,
+                                                                           run_cli, server_env):
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    sf.write(examples / "dog-1.wav", tone(700, 1.0), 48000)
+    sf.write(examples / "rain-1.wav", tone(90, 1.0), 48000)
+    (examples / "esc50.csv").write_text("filename,fold,target,category\ndog-1.wav,1,0,dog\nrain-1.wav,1,1,rain\n")
+    query = tmp_path / "clips" / "bark.wav"
+    query.parent.mkdir()
+    sf.write(query, tone(650, 1.5), 48000)
+    monkeypatch.setenv("AKG_CLAP_MODEL", str(clap_dir))
+    monkeypatch.setenv("AKG_AUDIO_DIR", str(query.parent))
+    r = run_cli("train", "--grounded", "text,audio", "--audio-examples", str(examples), "--meta",
+                str(examples / "esc50.csv"), "--dim", "8", "--epochs", "1", "--negatives", "8", "--no-evaluate",
+                "--name", "ui-audio")
+    model = Path(server_env.home) / "models" / "ui-audio"
+    try:
+        assert r.exit_code == 0, r.output
+        streamlit.cache_data.clear()
+        streamlit.cache_resource.clear()
+        at = page("audio").run()
+        at.number_input[1].set_value(5)
+        at.radio[0].set_value(at.radio[0].options[1]).run()
+        assert not at.exception, at.exception
+        assert "What the AKG holds for this sound (model ui-audio)" in texts(at.subheader)
+        assert at.selectbox[-1].value == "has parent"
+        cli = json.loads(run_cli("predict", "--clip", str(query), "has parent", "-k", "5", "--json").output)
+        assert cli["model"] == "ui-audio"
+        table = at.dataframe[-1].value
+        assert list(table["tail"]) == [t["tail"] for t in cli["tails"]]
+        assert list(table["score"]) == [round(t["score"], 4) for t in cli["tails"]]
+    finally:
+        shutil.rmtree(model, ignore_errors=True)  # the latest model of the other pages' tests stays ui-kge
+        streamlit.cache_data.clear()
+        streamlit.cache_resource.clear()
+
+
 def test_upload_handler_checks_type_size_and_content(tmp_path):
     from akg.audio import AudioError
     from ui.uploads import list_clips, stage_upload

@@ -1,4 +1,5 @@
-"""Audio: CLAP's zero-shot labels of a clip, baseline against refined with the AKG, and why."""
+"""Audio: CLAP's zero-shot labels of a clip, baseline against refined with the AKG, and why; with an
+audio-grounded KGE model (`akg train --grounded text,audio`), what the AKG holds for the sound."""
 
 import shutil
 import tempfile
@@ -120,5 +121,26 @@ try:
                                                for p in e["prompts"]]), hide_index=True)
                 else:
                     st.caption("No enriched prompts: the label has no AKG entity or no facts.")
+
+        predictor = session.predictor
+        if predictor is not None and predictor.audio_grounded:
+            # `akg predict --clip`: the same library function, so the same tails for the same clip
+            from akg.config import Settings
+            from akg.errors import AkgError
+            from reasoning.audio_grounding import predict_clip
+
+            st.subheader(f"What the AKG holds for this sound (model {predictor.stored.name})")
+            st.caption("The clip is no entity: its CLAP audio embedding stands for one (no name, no graph "
+                       "structure) in the model grounded in example clips.")
+            relations = sorted(predictor.relation_to_id)
+            relation = st.selectbox("Relation", relations, key="clip-relation",
+                                    index=relations.index("has parent") if "has parent" in relations else 0)
+            try:
+                tails = predict_clip(predictor, path, relation, Settings.from_env(), k=top_k, encoder=session.encoder)
+            except AkgError as e:
+                st.warning(str(e).replace(str(path), shown))
+            else:
+                st.dataframe(pd.DataFrame([{"rank": n, "tail": p.tail, "score": round(p.score, 4)}
+                                           for n, p in enumerate(tails, 1)]), hide_index=True)
 finally:
     shutil.rmtree(workdir, ignore_errors=True)

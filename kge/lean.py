@@ -29,18 +29,9 @@ from tqdm import tqdm
 
 from akg.errors import InputError
 from kge.grounded import representation
+from kge.scoring import cmul as _cmul
+from kge.scoring import conj as _conj
 from kge.scoring import neg_distances
-
-
-def _cmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Complex product on real views (..., d, 2)."""
-    re = a[..., 0] * b[..., 0] - a[..., 1] * b[..., 1]
-    im = a[..., 0] * b[..., 1] + a[..., 1] * b[..., 0]
-    return torch.stack((re, im), dim=-1)
-
-
-def _conj(a: torch.Tensor) -> torch.Tensor:
-    return torch.stack((a[..., 0], -a[..., 1]), dim=-1)
 
 
 def train_lean(model, factory, *, epochs: int, batch_size: int, negatives: int, learning_rate: float,

@@ -16,7 +16,7 @@ core module (`from akg.config import Settings`) never pulls in the rest.
 __version__ = "0.1.0"
 
 API = ("open", "fetch_dataset", "data_dir", "KnowledgeGraph", "train", "load_model", "models", "Model", "classify", "zeroshot_eval",
-       "Settings", "AkgError", "InputError", "IngestReport", "Table", "Report", "ClassifyReport")
+       "Settings", "AkgError", "InputError", "IngestReport", "Table", "Report", "Evaluation", "ClassifyReport")
 __all__ = [*API, "__version__"]
 
 

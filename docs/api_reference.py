@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 FUNCTIONS = ("open", "fetch_dataset", "data_dir", "train", "load_model", "models", "classify", "zeroshot_eval")
-CLASSES = ("KnowledgeGraph", "Curation", "Model", "Table", "Report", "IngestReport", "ClassifyReport")
+CLASSES = ("KnowledgeGraph", "Curation", "Model", "Table", "Report", "Evaluation", "IngestReport", "ClassifyReport")
 
 
 def _signature(name: str, obj) -> str:

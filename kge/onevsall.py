@@ -25,8 +25,8 @@ from collections.abc import Callable
 
 import torch
 from pykeen.losses import CrossEntropyLoss
-from tqdm import tqdm
 
+from kge.lean import run_epochs
 from kge.scoring import query_ids, reciprocal, scores, tables
 
 
@@ -66,35 +66,21 @@ def train_1vsall(model, factory, *, epochs: int, batch_size: int, learning_rate:
     device = next(model.parameters()).device
     rows, is_head = _queries(model, factory.mapped_triples)
     rows, is_head = rows.to(device), is_head.to(device)
-    n, n_ent = len(rows), model.num_entities
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    losses = []
-    bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not progress)
-    for epoch in bar:
-        model.train()
-        order = torch.randperm(n, generator=gen).to(device)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            batch, heads = rows[idx], is_head[idx]
-            model.collect_regularization_term()  # drop anything left from outside this step
-            parts, answers = [], []
-            for side, mask in (("tail", ~heads), ("head", heads)):
-                if bool(mask.any()):
-                    parts.append(scores(model, batch[mask], side))
-                    answers.append(batch[mask][:, 2 if side == "tail" else 0])
-            loss = _loss(model.loss, torch.cat(parts), torch.cat(answers), label_smoothing, n_ent)
-            loss = loss + model.collect_regularization_term()
-            if n3_weight:
-                loss = loss + n3_weight * n3(model, batch).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            model.post_parameter_update()  # e.g. RotatE's relations back on the unit circle
-            total += loss.item() * len(batch)
-        losses.append(total / n)
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
-        if on_epoch:
-            on_epoch(epoch, losses[-1], model)
-    return losses
+    n_ent = model.num_entities
+
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        batch, heads = rows[idx], is_head[idx]
+        model.collect_regularization_term()  # drop anything left from outside this step
+        parts, answers = [], []
+        for side, mask in (("tail", ~heads), ("head", heads)):
+            if bool(mask.any()):
+                parts.append(scores(model, batch[mask], side))
+                answers.append(batch[mask][:, 2 if side == "tail" else 0])
+        loss = _loss(model.loss, torch.cat(parts), torch.cat(answers), label_smoothing, n_ent)
+        loss = loss + model.collect_regularization_term()
+        if n3_weight:
+            loss = loss + n3_weight * n3(model, batch).mean()
+        return loss
+
+    return run_epochs(model, step, len(rows), epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                      generator=torch.Generator(device="cpu").manual_seed(seed), progress=progress, on_epoch=on_epoch)

@@ -27,10 +27,9 @@ import os
 import platform
 import random
 import sys
-import time
 from pathlib import Path
 
-from common import REPO, default_akg_dir, log
+from common import REPO, default_akg_dir, log, train_watched
 
 # name -> settings over kge.presets.TrainConfig's defaults. 1vsall with cross-entropy throughout
 # (the regime under test), at most 10 epochs each; the grid varies the backbone, reciprocal relations,
@@ -95,7 +94,6 @@ def run_config(name: str, spec: dict, data: dict, a) -> dict:
     from kge.data import map_test, training_factory
     from kge.evaluate import evaluate
     from kge.presets import TrainConfig
-    from kge.train import train
 
     settings = {**BASE, **spec} if spec.get("training_loop", "1vsall") == "1vsall" else {"seed": BASE["seed"], **spec}
     config = TrainConfig(**settings, preset=name)
@@ -105,16 +103,12 @@ def run_config(name: str, spec: dict, data: dict, a) -> dict:
     test = map_test(data["test"], e2i, r2i)
     full = map_test(data["train"], e2i, r2i).mapped
     filt = torch.cat([full, test.mapped])
-    state = {"train": 0.0, "mark": time.perf_counter(), "best": None, "curve": [], "since": 0}
+    state = {"best": None, "curve": [], "since": 0}
 
-    class Stop(Exception):
-        pass
-
-    def on_epoch(epoch, loss, model):
-        state["train"] += time.perf_counter() - state["mark"]
+    def after_epoch(epoch, loss, model, seconds):
         v = evaluate(model, valid.mapped, filt)["known"]
         t = evaluate(model, test.mapped, filt, unknown=len(test.unknown))
-        row = {"config": name, "epoch": epoch, "train_seconds": round(state["train"], 2), "loss": round(loss, 5),
+        row = {"config": name, "epoch": epoch, "train_seconds": round(seconds, 2), "loss": round(loss, 5),
                "valid_mrr": round(v["mrr"], 4), "mrr_known": round(t["known"]["mrr"], 4),
                "mrr_all": round(t["all"]["mrr"], 4), "hits@10_known": round(t["known"]["hits@10"], 4)}
         state["curve"].append(row)
@@ -123,15 +117,9 @@ def run_config(name: str, spec: dict, data: dict, a) -> dict:
             state["best"], state["since"] = row, 0
         else:
             state["since"] += 1
-        model.train()
-        if state["since"] >= a.patience or state["train"] > a.budget:
-            raise Stop
-        state["mark"] = time.perf_counter()
+        return state["since"] >= a.patience or seconds > a.budget
 
-    try:
-        train(config, factory, on_epoch=on_epoch)
-    except Stop:
-        pass
+    train_watched(config, factory, after_epoch)
     return {"config": name, "settings": settings, "best": state["best"], "curve": state["curve"]}
 
 

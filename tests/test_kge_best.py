@@ -134,6 +134,7 @@ def test_cross_entropy_with_label_smoothing_is_pykeens():
 
 @pytest.mark.parametrize("config", [
     ONE_VS_ALL,
+    PRESETS["best"].with_overrides(embedding_dim=8, epochs=1),  # with its model settings (xavier initialisers)
     TrainConfig(model="DistMult", embedding_dim=8, learning_rate=0.05, batch_size=256, epochs=1, training_loop="1vsall",
                 regularizer="none", seed=3),
     TrainConfig(model="RotatE", embedding_dim=8, learning_rate=0.05, batch_size=256, epochs=1, training_loop="1vsall",
@@ -143,7 +144,7 @@ def test_cross_entropy_with_label_smoothing_is_pykeens():
     TrainConfig(model="ComplEx", embedding_dim=8, learning_rate=0.05, batch_size=256, epochs=1, training_loop="lcwa",
                 loss="crossentropy", inverse_triples=True, regularizer="n3", regularizer_weight=0.01, label_smoothing=0.1,
                 seed=3),
-], ids=lambda c: f"{c.model}-{c.training_loop}-{'recip' if c.inverse_triples else 'plain'}")
+], ids=lambda c: f"{c.preset}-{c.model}-{c.training_loop}-{'recip' if c.inverse_triples else 'plain'}")
 def test_new_options_train_store_and_predict(mini_graph, models_home, config):
     trained = train_from_graph(mini_graph, config, models_root=models_home, name="m")
     stored = store.load(trained.path)

@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 API = ("open", "fetch_dataset", "data_dir", "KnowledgeGraph", "train", "load_model", "models", "import_embeddings", "Model",
        "classify", "zeroshot_eval", "index", "search", "tag", "retrieval_eval",
-       "Settings", "AkgError", "InputError", "IngestReport", "Table", "Report", "ClassifyReport")
+       "Settings", "AkgError", "InputError", "IngestReport", "Table", "Report", "Evaluation", "ClassifyReport")
 __all__ = [*API, "__version__"]
 
 

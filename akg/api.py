@@ -109,6 +109,15 @@ class Report(Result):
         return list(value or [])
 
 
+@dataclass
+class Evaluation(Report):
+    """A model's evaluation with per-relation metrics: `rows()`/`to_df()` are the relations' rows."""
+    per_relation_rows: list[dict] = field(default_factory=list)
+
+    def rows(self) -> list[dict]:
+        return self.per_relation_rows
+
+
 # ---------------------------------------------------------------------------------------------
 # The data
 
@@ -477,8 +486,10 @@ class Model:
 
         return staleness(self.stored, kg.train_hash())
 
-    def evaluate(self, kg: KnowledgeGraph | None = None, *, device: str = "cpu") -> Report:
-        """Filtered MRR and Hits@k on the graph's test split (as `akg evaluate`)."""
+    def evaluate(self, kg: KnowledgeGraph | None = None, *, device: str = "cpu", per_relation: bool = False) -> Report:
+        """Filtered MRR and Hits@k on the graph's test split (as `akg evaluate`); with `per_relation`,
+        also each relation's 'known' and 'all' metrics under 'per_relation', and `to_df()` gives them
+        as one row per relation, weakest first (kge.evaluate.per_relation_rows)."""
         from kge.data import from_graph
         from kge.features import default_cache_dir
         from kge.workflows import evaluate_on
@@ -487,7 +498,12 @@ class Model:
             data = from_graph(graph, need_test=True)
         metrics = evaluate_on(self.stored.load_model(device), self.stored.entity_to_id, self.stored.relation_to_id,
                               data, device=device, feature_cache=default_cache_dir(self.settings.home))
-        return Report(metrics, table=None)
+        if not per_relation:
+            metrics.pop("per_relation", None)
+            return Report(metrics, table=None)
+        from kge.evaluate import per_relation_rows
+
+        return Evaluation(metrics, table=None, per_relation_rows=per_relation_rows(metrics["per_relation"]))
 
 
 @contextlib.contextmanager
@@ -508,12 +524,13 @@ def train(kg: KnowledgeGraph, *, preset: str | None = None, model: str | None = 
           **settings) -> Model:
     """Train a KGE model on the graph's accepted training triples (as `akg train`), save it, evaluate it.
 
-    `preset` (fast, grounded, paper), `model` (any PyKEEN model), `grounded="text"` and `grounding`
+    `preset` (fast, best, grounded, paper), `model` (any PyKEEN model), `grounded="text"` and `grounding`
     (encoder, fusion, projection, modality_dropout) follow kge.presets.configure; `settings` are the
     training settings (epochs, embedding_dim, learning_rate, batch_size, negatives, training_loop,
-    seed, device). `grounded="text,audio"` with `audio_examples` (a folder of clips), `meta` (its
-    metadata CSV, a layout zeroshot-eval reads) and optionally `dataset` (the label set, or a label
-    file) grounds entities in their example clips too (the configured CLAP)."""
+    inverse_triples, regularizer, regularizer_weight, label_smoothing, model_kwargs, seed, device).
+    `grounded="text,audio"` with `audio_examples` (a folder of clips), `meta` (its metadata CSV, a
+    layout zeroshot-eval reads) and optionally `dataset` (the label set, or a label file) grounds
+    entities in their example clips too (the configured CLAP)."""
     from kge.presets import configure
     from kge.store import models_root
     from kge.workflows import train_from_graph

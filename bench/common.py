@@ -46,3 +46,30 @@ def run(main: Callable[[], int], name: str) -> None:
     except BenchError as e:
         print(f"{name}: FAILED: {e}", file=sys.stderr)
         sys.exit(1)
+
+
+def train_watched(config, factory, after_epoch: Callable[[int, float, object, float], bool]) -> None:
+    """Train `config` on `factory`, calling after_epoch(epoch, loss, model, training seconds so far)
+    after each epoch; the seconds leave out the time after_epoch itself takes (evaluations), and
+    training stops early when it returns True. The model is put back in training mode after it."""
+    import time
+
+    from kge.train import train
+
+    state = {"train": 0.0, "mark": time.perf_counter()}
+
+    class Stop(Exception):
+        pass
+
+    def on_epoch(epoch, loss, model):
+        state["train"] += time.perf_counter() - state["mark"]
+        stop = after_epoch(epoch, loss, model, state["train"])
+        model.train()
+        if stop:
+            raise Stop
+        state["mark"] = time.perf_counter()
+
+    try:
+        train(config, factory, on_epoch=on_epoch)
+    except Stop:
+        pass

@@ -28,7 +28,7 @@ def run_one(spec: dict, data: Path, every: int, target: float, budget: float) ->
     from kge.data import map_test, training_factory
     from kge.evaluate import evaluate
     from kge.presets import TrainConfig
-    from kge.train import train
+    from common import train_watched
 
     def load(name):
         df = pd.read_csv(data / name, sep="\t", dtype=str, keep_default_na=False)
@@ -38,27 +38,15 @@ def run_one(spec: dict, data: Path, every: int, target: float, budget: float) ->
     factory = training_factory(load("AKG_pruned.tsv"), inverse=config.inverse_triples)
     test = map_test(load("AKG_test.tsv"), factory.entity_to_id, factory.relation_to_id)
     filt = torch.cat([factory.mapped_triples[:, :3], test.mapped])
-    state = {"train": 0.0, "mark": time.perf_counter(), "best": 0.0}
-
-    class Stop(Exception):
-        pass
-
-    def on_epoch(epoch, loss, model):
-        state["train"] += time.perf_counter() - state["mark"]
+    def after_epoch(epoch, loss, model, seconds):
         if epoch % every == 0 or epoch == config.epochs:
             m = evaluate(model, test.mapped, filt)["known"]
-            state["best"] = max(state["best"], m["mrr"])
-            print(json.dumps({"name": spec["name"], "epoch": epoch, "train_seconds": round(state["train"], 2),
+            print(json.dumps({"name": spec["name"], "epoch": epoch, "train_seconds": round(seconds, 2),
                               "loss": loss, "mrr": round(m["mrr"], 4), "hits@10": round(m["hits@10"], 4)}), flush=True)
-            model.train()
-            if m["mrr"] >= target or state["train"] > budget:
-                raise Stop
-        state["mark"] = time.perf_counter()
+            return m["mrr"] >= target or seconds > budget
+        return False
 
-    try:
-        train(config, factory, on_epoch=on_epoch)
-    except Stop:
-        pass
+    train_watched(config, factory, after_epoch)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 FUNCTIONS = ("open", "fetch_dataset", "data_dir", "train", "load_model", "models", "import_embeddings", "classify",
              "zeroshot_eval", "index", "search", "tag", "retrieval_eval")
-CLASSES = ("KnowledgeGraph", "Curation", "Model", "Table", "Report", "IngestReport", "ClassifyReport")
+CLASSES = ("KnowledgeGraph", "Curation", "Model", "Table", "Report", "Evaluation", "IngestReport", "ClassifyReport")
 
 
 def _signature(name: str, obj) -> str:

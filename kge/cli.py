@@ -11,7 +11,7 @@ from akg.cli import echo_json, progress_enabled
 from akg.config import Settings
 from akg.connect import connect
 from akg.errors import InputError
-from kge.presets import PRESETS
+from kge.presets import LOOPS, PRESETS, REGULARIZERS
 
 
 def _warn(message: str | None) -> None:
@@ -51,14 +51,23 @@ def _side_by_side(rows: list[tuple[str, dict]]) -> list[str]:
 
 @click.command()
 @click.option("--preset", type=click.Choice(sorted(PRESETS)),
-              help="fast (lean loop, the default), grounded (the default with --grounded) or paper (config 001).")
+              help="fast (lean loop, the default), best (1-vs-all ComplEx, the strongest), grounded (the default "
+                   "with --grounded) or paper (config 001).")
 @click.option("--model", "model_name", help="Any PyKEEN model (TransE, DistMult, ComplEx, RotatE, ...).")
 @click.option("--dim", "embedding_dim", type=int, help="Embedding dimension.")
 @click.option("--lr", "learning_rate", type=float, help="Adam learning rate.")
 @click.option("--epochs", type=int)
 @click.option("--batch-size", type=int)
 @click.option("--negatives", type=int, help="Negatives per positive (per batch, shared, in the lean loop).")
-@click.option("--loop", "training_loop", type=click.Choice(["lean", "slcwa", "lcwa"]), help="Training loop.")
+@click.option("--loop", "training_loop", type=click.Choice(LOOPS),
+              help="Training loop: lean (RotatE, shared negatives), slcwa, lcwa (PyKEEN's), 1vsall (every entity "
+                   "scored per triple, cross-entropy).")
+@click.option("--reciprocal/--no-reciprocal", "inverse_triples", default=None,
+              help="Reciprocal relations: also train (t, r⁻¹, h); heads are predicted as its tails.")
+@click.option("--regularizer", type=click.Choice(REGULARIZERS),
+              help="default (the PyKEEN model's own), none, or n3 (cubed moduli, --regularizer-weight).")
+@click.option("--regularizer-weight", type=float, help="Weight of the n3 regularizer.")
+@click.option("--label-smoothing", type=float, help="Label smoothing in [0, 1) (1vsall and lcwa loops).")
 @click.option("--seed", type=int)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]))
 @click.option("--name", help="Model name (default: model-preset-timestamp).")
@@ -141,12 +150,14 @@ def train(preset: str | None, model_name: str | None, name: str | None, grounded
 @click.option("--against", "others", multiple=True, metavar="MODEL",
               help="Also evaluate MODEL on the same triples and show it side by side (repeatable).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--per-relation", is_flag=True, help="Also MRR and Hits@10 of each relation (weakest first).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def evaluate(model: str | None, others: tuple[str, ...], device: str, as_json: bool) -> None:
+def evaluate(model: str | None, others: tuple[str, ...], device: str, per_relation: bool, as_json: bool) -> None:
     """Filtered MRR and Hits@1/3/5/10 of MODEL (default: the latest) on the graph's test split.
 
     \b
     akg evaluate                                 # the latest model
+    akg evaluate --per-relation                  # and each relation's MRR and Hits@10
     akg evaluate GROUNDED --against PLAIN        # two models on the same triples, side by side
     """
     from kge import store
@@ -172,6 +183,8 @@ def evaluate(model: str | None, others: tuple[str, ...], device: str, as_json: b
             metrics = evaluate_on(stored.load_model(device), stored.entity_to_id, stored.relation_to_id, data,
                                   progress=progress_enabled(), device=device,
                                   feature_cache=default_cache_dir(settings.home))
+            if not per_relation:
+                metrics.pop("per_relation", None)
             results.append((stored, metrics))
     first, metrics = results[0]
     if as_json:
@@ -194,6 +207,26 @@ def evaluate(model: str | None, others: tuple[str, ...], device: str, as_json: b
                if tm["scored"] > tm["known"] else "misses in 'new' and 'all'")
         click.echo(f"  {stored.name}: {tm['unseen_entities']} of {tm['total']} test triples involve an entity unseen "
                    f"in training: {how}")
+    if per_relation:
+        for stored, m in results:
+            click.echo(f"model {stored.name}, per relation (weakest first):")
+            for line in per_relation_lines(m["per_relation"]):
+                click.echo(line)
+
+
+def per_relation_lines(table: dict) -> list[str]:
+    """Each relation's known and all metrics as aligned lines, the lowest known MRR first."""
+    from kge.evaluate import per_relation_rows
+
+    rows = per_relation_rows(table)
+    width = max([8, *(len(r["relation"]) for r in rows)])
+    lines = [f"  {'relation':{width}s}  {'known':>5s}  {'MRR':>6s}  {'Hits@10':>7s}  {'all':>5s}  {'MRR':>6s}  {'Hits@10':>7s}"]
+    for r in rows:
+        known = (f"{r['MRR known']:6.4f}  {r['Hits@10 known']:7.4f}" if r["MRR known"] is not None
+                 else f"{'-':>6s}  {'-':>7s}")
+        lines.append(f"  {r['relation']:{width}s}  {r['known triples']:5d}  {known}  {r['all triples']:5d}  "
+                     f"{r['MRR all']:6.4f}  {r['Hits@10 all']:7.4f}")
+    return lines
 
 
 def _evaluation_json(stored, metrics: dict) -> dict:

@@ -15,7 +15,8 @@ the candidates, so its `known`, `new` and `all` are all ranks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -93,12 +94,15 @@ def metrics_from_ranks(side_ranks: dict[str, torch.Tensor], *, misses: int = 0) 
 
 def evaluate(model, mapped: torch.Tensor, filter_triples: torch.Tensor, *, unknown: int = 0,
              new: torch.Tensor | None = None, new_unknown: int | None = None,
-             batch_size: int = 512, progress: Callable[[int], None] | None = None) -> dict[str, dict[str, float]]:
+             relations: Sequence[str] | None = None, unknown_relations: Sequence[str] = (),
+             batch_size: int = 512, progress: Callable[[int], None] | None = None) -> dict:
     """{'known': metrics over the scorable triples that involve no new entity, 'new': over those that
     do, 'all': over every triple, with the `unknown` ones that could not be scored counted as misses}.
 
     `new` (bool, one per row of `mapped`) marks scored triples with an entity unseen in training (a
     grounded model scores them); `new_unknown` of the unscored triples involve one (default: all).
+    With `relations` (the relation name of each row of `mapped`) and `unknown_relations` (of each
+    unscored triple), 'per_relation' gives each relation's 'known' and 'all' metrics too.
     """
     side_ranks = ranks(model, mapped, filter_triples, batch_size=batch_size, progress=progress)
     if new is None:
@@ -106,5 +110,37 @@ def evaluate(model, mapped: torch.Tensor, filter_triples: torch.Tensor, *, unkno
     new = new.cpu()
     known_ranks = {side: r[~new] for side, r in side_ranks.items()}
     new_ranks = {side: r[new] for side, r in side_ranks.items()}
-    return {"known": metrics_from_ranks(known_ranks), "all": metrics_from_ranks(side_ranks, misses=unknown),
-            "new": metrics_from_ranks(new_ranks, misses=unknown if new_unknown is None else new_unknown)}
+    out = {"known": metrics_from_ranks(known_ranks), "all": metrics_from_ranks(side_ranks, misses=unknown),
+           "new": metrics_from_ranks(new_ranks, misses=unknown if new_unknown is None else new_unknown)}
+    if relations is not None:
+        out["per_relation"] = per_relation(side_ranks, relations, new, unknown_relations)
+    return out
+
+
+def per_relation(side_ranks: dict[str, torch.Tensor], relations: Sequence[str], new: torch.Tensor,
+                 unknown_relations: Sequence[str] = ()) -> dict[str, dict[str, dict[str, float]]]:
+    """relation -> {'known': metrics over its scored triples without a new entity, 'all': over all
+    its triples, the unscored ones counted as misses}, relations in name order."""
+    if len(relations) != len(new):
+        raise ValueError(f"{len(relations)} relation names for {len(new)} ranked triples")
+    misses = Counter(unknown_relations)
+    out = {}
+    for name in sorted(set(relations) | set(misses)):
+        rows = torch.tensor([r == name for r in relations], dtype=torch.bool)
+        known = rows & ~new
+        out[name] = {"known": metrics_from_ranks({side: r[known] for side, r in side_ranks.items()}),
+                     "all": metrics_from_ranks({side: r[rows] for side, r in side_ranks.items()}, misses=misses[name])}
+    return out
+
+
+def per_relation_rows(table: dict) -> list[dict]:
+    """`per_relation` metrics as flat rows (relation; known triples, MRR, Hits@10; all triples, MRR,
+    Hits@10), the lowest known MRR first, relations without a known test triple last (MRR None):
+    the table `akg evaluate --per-relation` prints and the explorer's model card shows."""
+    rows = []
+    for name, m in table.items():
+        k, a = m["known"], m["all"]
+        rows.append({"relation": name, "known triples": k["triples"], "MRR known": k["mrr"] if k["triples"] else None,
+                     "Hits@10 known": k["hits@10"] if k["triples"] else None, "all triples": a["triples"],
+                     "MRR all": a["mrr"], "Hits@10 all": a["hits@10"]})
+    return sorted(rows, key=lambda r: (r["MRR known"] is None, r["MRR known"] or 0.0, r["relation"]))

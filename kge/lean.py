@@ -29,18 +29,9 @@ from tqdm import tqdm
 
 from akg.errors import InputError
 from kge.grounded import representation
+from kge.scoring import cmul as _cmul
+from kge.scoring import conj as _conj
 from kge.scoring import neg_distances
-
-
-def _cmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Complex product on real views (..., d, 2)."""
-    re = a[..., 0] * b[..., 0] - a[..., 1] * b[..., 1]
-    im = a[..., 0] * b[..., 1] + a[..., 1] * b[..., 0]
-    return torch.stack((re, im), dim=-1)
-
-
-def _conj(a: torch.Tensor) -> torch.Tensor:
-    return torch.stack((a[..., 0], -a[..., 1]), dim=-1)
 
 
 def train_lean(model, factory, *, epochs: int, batch_size: int, negatives: int, learning_rate: float,
@@ -53,58 +44,78 @@ def train_lean(model, factory, *, epochs: int, batch_size: int, negatives: int, 
     n, n_ent = len(triples), model.num_entities
     k = min(negatives, n_ent)
     grounded = representation(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     if grounded is not None:
         grounded.generator = gen  # modality dropout draws from the loop's generator: repeatable
+
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        batch = triples[idx]
+        h, r, t = batch[:, 0], batch[:, 1], batch[:, 2]
+        b = len(batch)
+        if grounded is None:
+            ent = torch.view_as_real(model.entity_representations[0](indices=None))      # (E, d, 2)
+            eh, et = ent[h], ent[t]
+        else:
+            # a grounded representation projects features: only the batch's entities, each once
+            # (and its modality dropout drops an entity's structural part for the whole batch)
+            cand_idx = torch.randint(0, n_ent, (k,), generator=gen).to(device)
+            uniq, inv = torch.unique(torch.cat([h, t, cand_idx]), return_inverse=True)
+            s_, p_, missing = grounded.parts(uniq)
+            # positives: modality dropout (a dropped entity is its features alone), so that features
+            # alone learn to land where the relation points; negatives: each shared negative twice,
+            # fused and features alone, so that features alone also learn to stay away from wrong
+            # queries (else a new entity, which has nothing but features, outranks true answers)
+            emb = torch.view_as_real(grounded.fuse(s_, p_, missing | grounded.dropout_mask(len(uniq))))
+            eh, et = emb[inv[:b]], emb[inv[b:2 * b]]
+            ci = inv[2 * b:]
+            ec = torch.cat([torch.view_as_real(grounded.fuse(s_, p_, missing))[ci],
+                            torch.view_as_real(grounded.fuse(s_, p_, torch.ones_like(missing)))[ci]])
+        rel = torch.view_as_real(model.relation_representations[0](indices=r))       # (B, d, 2)
+        head_query = _cmul(eh, rel)            # h*r: where the tail should be
+        tail_query = _cmul(et, _conj(rel))     # t*conj(r): where the head should be
+        positive = -(head_query - et).reshape(b, -1).norm(dim=1)
+        if grounded is None:
+            cand = ent[torch.randint(0, n_ent, (k,), generator=gen).to(device)].reshape(k, -1)
+        else:
+            cand = ec.reshape(len(ec), -1)
+        negative = torch.cat([neg_distances(head_query.reshape(b, -1), cand, floor=1e-12),
+                              neg_distances(tail_query.reshape(b, -1), cand, floor=1e-12)], dim=1)
+        loss = model.loss.process_slcwa_scores(positive_scores=positive.unsqueeze(1), negative_scores=negative)
+        return loss
+
+    try:
+        return run_epochs(model, step, n, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                          generator=gen, progress=progress, on_epoch=on_epoch)
+    finally:
+        if grounded is not None:
+            grounded.generator = None
+
+
+def run_epochs(model, step: Callable[[torch.Tensor], torch.Tensor], n: int, *, epochs: int, batch_size: int,
+               learning_rate: float, generator: torch.Generator, progress: bool = False,
+               on_epoch: Callable[[int, float, object], None] | None = None) -> list[float]:
+    """The epochs of our loops: each shuffles the n examples with `generator`, and for each batch of
+    their indices `step` gives the loss, which Adam minimises; after each step the model's
+    constraints are applied (`post_parameter_update`, e.g. RotatE's unit relations), as PyKEEN's own
+    loops do. The mean loss per example of each epoch is returned, and given to `on_epoch`."""
+    device = next(model.parameters()).device
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     losses = []
     bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not progress)
     for epoch in bar:
         model.train()
-        order = torch.randperm(n, generator=gen).to(device)
+        order = torch.randperm(n, generator=generator).to(device)
         total = 0.0
         for start in range(0, n, batch_size):
-            batch = triples[order[start:start + batch_size]]
-            h, r, t = batch[:, 0], batch[:, 1], batch[:, 2]
-            b = len(batch)
-            if grounded is None:
-                ent = torch.view_as_real(model.entity_representations[0](indices=None))      # (E, d, 2)
-                eh, et = ent[h], ent[t]
-            else:
-                # a grounded representation projects features: only the batch's entities, each once
-                # (and its modality dropout drops an entity's structural part for the whole batch)
-                cand_idx = torch.randint(0, n_ent, (k,), generator=gen).to(device)
-                uniq, inv = torch.unique(torch.cat([h, t, cand_idx]), return_inverse=True)
-                s_, p_, missing = grounded.parts(uniq)
-                # positives: modality dropout (a dropped entity is its features alone), so that features
-                # alone learn to land where the relation points; negatives: each shared negative twice,
-                # fused and features alone, so that features alone also learn to stay away from wrong
-                # queries (else a new entity, which has nothing but features, outranks true answers)
-                emb = torch.view_as_real(grounded.fuse(s_, p_, missing | grounded.dropout_mask(len(uniq))))
-                eh, et = emb[inv[:b]], emb[inv[b:2 * b]]
-                ci = inv[2 * b:]
-                ec = torch.cat([torch.view_as_real(grounded.fuse(s_, p_, missing))[ci],
-                                torch.view_as_real(grounded.fuse(s_, p_, torch.ones_like(missing)))[ci]])
-            rel = torch.view_as_real(model.relation_representations[0](indices=r))       # (B, d, 2)
-            head_query = _cmul(eh, rel)            # h*r: where the tail should be
-            tail_query = _cmul(et, _conj(rel))     # t*conj(r): where the head should be
-            positive = -(head_query - et).reshape(b, -1).norm(dim=1)
-            if grounded is None:
-                cand = ent[torch.randint(0, n_ent, (k,), generator=gen).to(device)].reshape(k, -1)
-            else:
-                cand = ec.reshape(len(ec), -1)
-            negative = torch.cat([neg_distances(head_query.reshape(b, -1), cand, floor=1e-12),
-                                  neg_distances(tail_query.reshape(b, -1), cand, floor=1e-12)], dim=1)
-            loss = model.loss.process_slcwa_scores(positive_scores=positive.unsqueeze(1), negative_scores=negative)
+            idx = order[start:start + batch_size]
+            loss = step(idx)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            model.post_parameter_update()  # relations back on the unit circle, as PyKEEN's loops do
-            total += loss.item() * b
+            model.post_parameter_update()
+            total += loss.item() * len(idx)
         losses.append(total / n)
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
         if on_epoch:
             on_epoch(epoch, losses[-1], model)
-    if grounded is not None:
-        grounded.generator = None
     return losses

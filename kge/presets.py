@@ -15,7 +15,10 @@ MAX_EMBEDDING_DIM = 16_384
 MAX_BATCH_SIZE = 10_000_000
 MAX_EPOCHS = 1_000_000
 MAX_NEGATIVES = 100_000
-LOOPS = ("lean", "slcwa", "lcwa")
+LOOPS = ("lean", "slcwa", "lcwa", "1vsall")
+# "default": the PyKEEN model's own regularizer (e.g. ComplEx's L2); "none": none; "n3": the weighted
+# cube of the factors' moduli (Lacroix et al. 2018; in PyKEEN's loops its LpRegularizer with p=3)
+REGULARIZERS = ("default", "none", "n3")
 
 
 def check_whole(value, setting: str, low: int, high: int) -> None:
@@ -45,11 +48,17 @@ class TrainConfig:
     learning_rate: float = 0.001
     batch_size: int = 4096
     epochs: int = 1000
-    training_loop: str = "slcwa"          # "slcwa" (negative sampling) or "lcwa" (1-N scoring)
+    # "slcwa" (PyKEEN's negative sampling), "lcwa" (PyKEEN's 1-N scoring), "lean" (RotatE, shared
+    # negatives, kge/lean.py) or "1vsall" (every entity scored for each triple, kge/onevsall.py)
+    training_loop: str = "slcwa"
     negatives: int = 1                    # negatives per positive (slcwa only)
-    loss: str | None = None               # None: the model's PyKEEN default
+    loss: str | None = None               # None: the model's PyKEEN default (1vsall: cross-entropy)
     loss_kwargs: dict = field(default_factory=dict)
-    inverse_triples: bool = False         # train on (t, r^-1, h) too, so head prediction is 1-N as well
+    inverse_triples: bool = False         # reciprocal relations: train on (t, r^-1, h) too, heads answered as its tails
+    model_kwargs: dict = field(default_factory=dict)  # PyKEEN model settings, e.g. {"entity_initializer_kwargs": ...}
+    regularizer: str = "default"          # one of REGULARIZERS
+    regularizer_weight: float = 0.0       # n3 only: the weight of the cubed moduli (per triple of a batch)
+    label_smoothing: float = 0.0          # 1vsall and lcwa: the share of each label spread over all entities
     seed: int = 42
     device: str = "cpu"
     preset: str = "custom"
@@ -72,7 +81,24 @@ class TrainConfig:
         check_whole(self.negatives, "negatives per positive", 1, MAX_NEGATIVES)
         check_type(self.loss, "loss", (str, type(None)), "a PyKEEN loss name or null")
         check_type(self.loss_kwargs, "loss settings", (dict,), "an object")
+        check_type(self.model_kwargs, "model settings", (dict,), "an object")
+        reserved = sorted(set(self.model_kwargs) & {"triples_factory", "random_seed", "embedding_dim", "loss"})
+        if reserved:
+            raise InputError(f"model settings {', '.join(reserved)} are set by the training configuration itself")
         check_type(self.inverse_triples, "inverse triples", (bool,), "true or false")
+        if self.regularizer not in REGULARIZERS:
+            raise InputError(f"regularizer must be one of {', '.join(REGULARIZERS)}, got {self.regularizer!r}")
+        if self.regularizer == "n3":
+            check_number(self.regularizer_weight, "regularizer weight", low=0)
+        elif self.regularizer_weight != 0:
+            raise InputError(f"a regularizer weight applies to the n3 regularizer only (regularizer is {self.regularizer!r})")
+        if (isinstance(self.label_smoothing, bool) or not isinstance(self.label_smoothing, (int, float))
+                or not 0.0 <= self.label_smoothing < 1.0):
+            raise InputError(f"label smoothing must be a number in [0, 1), got {self.label_smoothing!r}")
+        if self.label_smoothing and self.training_loop not in ("1vsall", "lcwa"):
+            raise InputError(f"label smoothing applies to the 1vsall and lcwa loops only, not {self.training_loop}")
+        if self.training_loop == "lean" and (self.inverse_triples or self.regularizer == "n3"):
+            raise InputError("the lean loop trains without inverse triples or n3: use the 1vsall loop for them")
         check_whole(self.seed, "seed", 0, 2**32 - 1)  # numpy's range: PyKEEN seeds numpy with it
         if not isinstance(self.device, str) or not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise InputError(f"device must be cpu or cuda, got {self.device!r}")
@@ -110,6 +136,15 @@ PRESETS: dict[str, TrainConfig] = {
                             loss_kwargs={"margin": 9.0, "adversarial_temperature": 1.0}, seed=42, preset="grounded",
                             grounding={"modality": "text", "encoder": "auto", "fusion": "average",
                                        "projection": "linear", "modality_dropout": 0.15}),
+    # The strongest found by bench/kge_best_sweep.py (bench/RESULTS.md, issue 16): ComplEx trained
+    # 1-vs-all (every entity scored for each triple, cross-entropy with label smoothing 0.1;
+    # kge/onevsall.py) with reciprocal relations and N3 (weight 0.01), small (xavier) initial
+    # embeddings, dim 256 (512 real numbers per entity), 6 epochs (its best validation epoch).
+    "best": TrainConfig(model="ComplEx", embedding_dim=256, learning_rate=0.01, batch_size=1024, epochs=6,
+                        training_loop="1vsall", inverse_triples=True, regularizer="n3", regularizer_weight=0.01,
+                        label_smoothing=0.1,
+                        model_kwargs={"entity_initializer": "xavier_normal", "relation_initializer": "xavier_normal"},
+                        seed=42, preset="best"),
     # iKnow-audio's KGE_training/config.py, experiment 001 (PyKEEN pipeline defaults otherwise:
     # sLCWA, one uniform negative per positive, margin ranking loss, Adam).
     "paper": TrainConfig(model="RotatE", embedding_dim=256, learning_rate=0.001, batch_size=4096, epochs=1000,
@@ -160,9 +195,15 @@ def configure(*, preset_name: str | None = None, model: str | None = None, groun
         from kge.train import model_class
 
         cls = model_class(model)  # a clear error for an unknown name, before anything runs
+        if cls.__name__ != config.model:  # the preset's model settings are its backbone's
+            config = dataclasses.replace(config, model_kwargs={})
         config = config.with_overrides(model=cls.__name__)
         if cls.__name__ != "RotatE" and config.training_loop == "lean" and not overrides.get("training_loop"):
             # the lean loop is RotatE's; other models use PyKEEN's own sLCWA loop and loss
             config = dataclasses.replace(config, training_loop="slcwa", negatives=min(config.negatives, 16),
                                          loss=None, loss_kwargs={}, preset=f"{config.preset}-slcwa")
+    loop = overrides.get("training_loop")
+    if loop and loop != config.training_loop and not overrides.get("loss"):
+        # the preset's loss belongs to its loop (the lean loop's NSSA); another loop gets its own default
+        config = dataclasses.replace(config, loss=None, loss_kwargs={})
     return config.with_overrides(**{k: v for k, v in overrides.items() if v is not None})  # checks (validate)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from pykeen.losses import loss_resolver
+from pykeen.losses import BCEWithLogitsLoss, CrossEntropyLoss, loss_resolver
 from pykeen.models import model_resolver
 from pykeen.training import LCWATrainingLoop, SLCWATrainingLoop
 from pykeen.training.callbacks import TrainingCallback
@@ -41,17 +42,39 @@ def build_model(config: TrainConfig, kg_info, *, seed: int | None = None, featur
     kwargs = {"triples_factory": kg_info, "random_seed": seed}
     if config.embedding_dim:
         kwargs["embedding_dim"] = config.embedding_dim
-    if config.loss:
+    loss = config.loss or ("crossentropy" if config.training_loop == "1vsall" else None)
+    if loss:
         try:
-            kwargs["loss"] = loss_resolver.make(config.loss, config.loss_kwargs or None)
+            kwargs["loss"] = loss_resolver.make(loss, config.loss_kwargs or None)
         except (KeyError, ValueError, TypeError) as e:  # an unknown loss, or settings it does not take
-            raise InputError(f"loss {config.loss!r} with settings {config.loss_kwargs}: {e}") from None
-    model = cls(**kwargs)
+            raise InputError(f"loss {loss!r} with settings {config.loss_kwargs}: {e}") from None
+    kwargs.update(config.model_kwargs)
+    kwargs.update(_regularizer_kwargs(config, cls))
+    try:
+        model = cls(**kwargs)
+    except (TypeError, ValueError, KeyError) as e:  # settings the PyKEEN model does not take
+        if not config.model_kwargs:
+            raise
+        raise InputError(f"{cls.__name__} with model settings {config.model_kwargs}: {e}") from None
     if config.grounding:
         from kge.grounded import Grounding, ground
 
         ground(model, features, Grounding.from_dict(config.grounding))  # features None: buffers, filled by the weights
     return model
+
+
+def _regularizer_kwargs(config: TrainConfig, cls) -> dict:
+    """The model's regularizer settings for `config.regularizer`: its PyKEEN default (nothing
+    passed), none, or N3. The 1vsall loop computes N3 itself on each batch's factors, so the model
+    gets none; PyKEEN's loops get the model's LpRegularizer with p=3 (models that take one)."""
+    if config.regularizer == "default":
+        return {}
+    takes = "regularizer" in inspect.signature(cls.__init__).parameters
+    if config.regularizer == "none" or config.training_loop == "1vsall":
+        return {"regularizer": None} if takes else {}
+    if not takes:
+        raise InputError(f"PyKEEN's {cls.__name__} takes no regularizer: train it with the 1vsall loop for n3")
+    return {"regularizer": "lp", "regularizer_kwargs": {"p": 3.0, "weight": config.regularizer_weight, "normalize": False}}
 
 
 def blueprint(config: TrainConfig, kg_info, *, features: torch.Tensor | None = None):
@@ -108,6 +131,8 @@ def train(config: TrainConfig, factory: TriplesFactory, *, progress: bool = Fals
     check_fits(config, factory, features=features)
     set_random_seed(config.seed)
     model = build_model(config, factory, seed=config.seed, features=features).to(config.device)
+    if config.label_smoothing and not isinstance(model.loss, (CrossEntropyLoss, BCEWithLogitsLoss)):
+        raise InputError(f"label smoothing needs the crossentropy or bcewithlogits loss, not {type(model.loss).__name__}")
     if config.training_loop == "lean":
         from kge.lean import train_lean
 
@@ -115,6 +140,16 @@ def train(config: TrainConfig, factory: TriplesFactory, *, progress: bool = Fals
         losses = train_lean(model, factory, epochs=config.epochs, batch_size=config.batch_size,
                             negatives=config.negatives, learning_rate=config.learning_rate, seed=config.seed,
                             progress=progress, on_epoch=on_epoch)
+        return TrainResult(model, losses, time.perf_counter() - started)
+    if config.training_loop == "1vsall":
+        from kge.onevsall import train_1vsall
+
+        started = time.perf_counter()
+        losses = train_1vsall(model, factory, epochs=config.epochs, batch_size=config.batch_size,
+                              learning_rate=config.learning_rate, seed=config.seed,
+                              label_smoothing=config.label_smoothing,
+                              n3_weight=config.regularizer_weight if config.regularizer == "n3" else 0.0,
+                              progress=progress, on_epoch=on_epoch)
         return TrainResult(model, losses, time.perf_counter() - started)
     common = dict(model=model, triples_factory=factory, optimizer="adam",
                   optimizer_kwargs={"lr": config.learning_rate})
@@ -126,5 +161,6 @@ def train(config: TrainConfig, factory: TriplesFactory, *, progress: bool = Fals
     started = time.perf_counter()
     losses = loop.train(triples_factory=factory, num_epochs=config.epochs, batch_size=config.batch_size,
                         use_tqdm=progress, use_tqdm_batch=False,
+                        **({"label_smoothing": config.label_smoothing} if config.label_smoothing else {}),
                         callbacks=[_EpochHook(on_epoch)] if on_epoch else None)
     return TrainResult(model, list(losses or []), time.perf_counter() - started)

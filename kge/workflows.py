@@ -28,7 +28,8 @@ def _progress_bar(total: int, desc: str, enabled: bool):
 def evaluate_on(model, entity_to_id: dict, relation_to_id: dict, data: Dataset, *, progress: bool = False,
                 device: str = "cpu", feature_cache: Path | None = None, grounder=None) -> dict:
     """Filtered metrics on the graph's test split: 'known' (triples whose entities the model was
-    trained on), 'new' (triples with an entity it never saw) and 'all'. A plain model can only miss
+    trained on), 'new' (triples with an entity it never saw) and 'all', and 'per_relation' (each
+    relation's 'known' and 'all'). A plain model can only miss
     the 'new' ones; a grounded model (kge/grounded.py) scores them, its candidates being the
     training entities plus the test's new entities, represented from their names' features."""
     from contextlib import ExitStack
@@ -49,7 +50,8 @@ def evaluate_on(model, entity_to_id: dict, relation_to_id: dict, data: Dataset, 
         filter_triples = torch.cat([train_mapped, test.mapped]).to(device)
         with _progress_bar(2 * len(test.known), "evaluate", progress) as bar:
             metrics = evaluate(model, test.mapped.to(device), filter_triples, unknown=len(test.unknown), new=is_new,
-                               new_unknown=new_unknown, progress=bar.update)
+                               new_unknown=new_unknown, relations=[r for _, r, _ in test.known],
+                               unknown_relations=[r for _, r, _ in test.unknown], progress=bar.update)
     unseen = int(is_new.sum()) + new_unknown
     metrics["test_triples"] = {"total": test.total, "known": metrics["known"]["triples"], "unseen_entities": unseen,
                                "scored": len(test.known), "new_entities": len(new_names)}

@@ -98,6 +98,12 @@ def test_train_predict_evaluate_and_load(kg, files):
         assert len(rows) == 5 and not rows[~is_known]["tail"].isin(known).any()
         metrics = model.evaluate(kg).to_dict()
         assert metrics["all"] == model.metrics["all"]  # the same model on the same triples
+        assert "per_relation" not in metrics
+        by_relation = model.evaluate(kg, per_relation=True)
+        table = by_relation.to_df()  # one row per relation of the test split, the weakest first
+        assert set(table["relation"]) == {r for _, _, r, _ in TEST}
+        assert table["all triples"].sum() == len(TEST)
+        assert by_relation["per_relation"] == model.metrics["per_relation"]  # as the model card keeps it
         with pytest.raises(InputError):
             akg.train(kg, preset="fast", epochs=-1)
     finally:

@@ -289,6 +289,10 @@ def test_predictions_known_predicted_model_card_and_staleness(ui_graph, tmp_path
     assert "Model card: ui-kge" in card
     metrics = at.dataframe[2].value
     assert list(metrics["test triples"]) == ["known", "all"] and metrics["MRR"].between(0, 1).all()
+    per_relation = at.dataframe[3].value  # where the model is weak: each relation, the weakest first
+    known = per_relation["MRR known"].dropna()
+    assert "Per relation" in " ".join(m.value for m in at.markdown) and list(known) == sorted(known)
+    assert per_relation["MRR all"].between(0, 1).all() and per_relation["relation"].is_unique
     assert at.image[0].captions == ["training loss per epoch"]
     assert "Up to date" in texts(at.caption)
 

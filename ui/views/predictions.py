@@ -77,6 +77,12 @@ with common.shown_errors():
                              **{f"Hits@{n}": m.get(f"hits@{n}") for n in (1, 3, 5, 10)}})
         st.dataframe(pd.DataFrame(rows), hide_index=True)
         st.caption("known: the test triples whose entities the model saw; all: the rest counted as misses.")
+        table = stored.metrics.get("per_relation")
+        if table:
+            st.markdown("**Per relation** (weakest first: where the model is weak)")
+            from kge.evaluate import per_relation_rows
+
+            st.dataframe(pd.DataFrame(per_relation_rows(table)), hide_index=True)
     else:
         st.info("This model was not evaluated (trained with --no-evaluate, or without a test split): `akg evaluate`.")
 
@@ -100,3 +106,4 @@ with common.shown_errors():
         st.caption("Up to date: the graph's training triples are the ones this model saw.")
     with st.expander("Training settings"):
         st.json(training)
+

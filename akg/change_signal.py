@@ -80,9 +80,6 @@ class HeadWatch:
                 self._seen = (mark, now, head)
         return head
 
-    def forget(self) -> None:
-        self._seen = None
-
 
 class HeadCache:
     """Answers of graph reads, kept while the change log's head (as a HeadWatch sees it) stays where

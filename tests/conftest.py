@@ -107,6 +107,15 @@ def pytest_make_collect_report(collector):
 
 
 @pytest.fixture(scope="session")
+def clap_dir(tmp_path_factory) -> Path:
+    """The small real CLAP model the tests build (tests/tiny_clap.py), once for the session: every test
+    file that needs a CLAP shares it (no test writes into it)."""
+    from tiny_clap import build_tiny_clap
+
+    return build_tiny_clap(tmp_path_factory.mktemp("clap") / "tiny-clap")
+
+
+@pytest.fixture(scope="session")
 def graph_server(tmp_path_factory):
     """The session's server: ("embedded", EmbeddedServer) or ("neo4j", tests.neo4j_server.Neo4jServer)."""
     if SERVER == "neo4j":

@@ -18,7 +18,6 @@ import akg
 from akg.errors import InputError, QueryRefused
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_clap import build_tiny_clap  # noqa: E402
 
 # A small graph in the AKG's format: (label_name, head, relation, tail, response)
 TRAIN = [("dog", "dog", "has parent", "domestic animal"), ("dog", "dog", "occurs in", "park"),
@@ -108,11 +107,6 @@ def test_train_predict_evaluate_and_load(kg, files):
             akg.train(kg, preset="fast", epochs=-1)
     finally:
         shutil.rmtree(model.path, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def clap_dir(tmp_path_factory) -> Path:
-    return build_tiny_clap(tmp_path_factory.mktemp("clap") / "tiny-clap")
 
 
 def tone(freq: float, seconds: float, sr: int = 48000) -> np.ndarray:

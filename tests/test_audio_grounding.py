@@ -36,13 +36,6 @@ def _tone(freqs, seconds=1.0, seed=0, noise=0.0):
 
 
 @pytest.fixture(scope="module")
-def clap_dir(tmp_path_factory) -> Path:
-    from tiny_clap import build_tiny_clap
-
-    return build_tiny_clap(tmp_path_factory.mktemp("clap") / "tiny-clap")
-
-
-@pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict:
     """ESC-50 layout: audio/*.wav and meta/esc50.csv; a label file mapping the labels to mini-graph entities."""
     root = tmp_path_factory.mktemp("examples")

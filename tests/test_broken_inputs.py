@@ -27,14 +27,8 @@ from akg.errors import InputError
 from kge import store
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_clap import build_tiny_clap  # noqa: E402
 
 FIXTURE = Path(__file__).parent / "fixtures" / "kge_model_v1"   # RotatE, dim 8, 20 entities, 6 relations
-
-
-@pytest.fixture(scope="module")
-def tiny_clap(tmp_path_factory) -> Path:
-    return build_tiny_clap(tmp_path_factory.mktemp("clap") / "tiny-clap")
 
 
 @pytest.fixture
@@ -214,9 +208,9 @@ CORPUS = [
 
 
 @pytest.mark.parametrize("setup, words", [pytest.param(s, w, id=n) for n, s, w in CORPUS])
-def test_one_line_error(setup, words, run_cli, models, tiny_clap, tmp_path, monkeypatch):
+def test_one_line_error(setup, words, run_cli, models, clap_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("AKG_LABEL_SETS_DIR", str(tmp_path / "no-label-sets"))  # never reached: the error comes first
-    env = Env(tmp_path, models, tiny_clap)
+    env = Env(tmp_path, models, clap_dir)
     argv = setup(env)
     res = run_cli(*argv)
     lines = [line for line in res.output.splitlines() if line.strip()]

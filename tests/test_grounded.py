@@ -290,13 +290,6 @@ def test_older_model_directories_still_load():
 
 # --- CLAP text features and the reasoning pipeline ---------------------------------------------------
 
-@pytest.fixture(scope="module")
-def clap_dir(tmp_path_factory) -> Path:
-    from tiny_clap import build_tiny_clap
-
-    return build_tiny_clap(tmp_path_factory.mktemp("clap") / "tiny-clap")
-
-
 def test_clap_grounding_and_labels_without_entity(trained, sliced, clap_dir, server_env, monkeypatch, tmp_path):
     from akg.config import Settings
     from kge.workflows import train_from_graph

@@ -20,14 +20,8 @@ from akg_loader.ingest import ingest
 from akg_loader.tsv import read_file
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_clap import build_tiny_clap  # noqa: E402
 
 SR = 48000
-
-
-@pytest.fixture(scope="session")
-def clap_dir(tmp_path_factory) -> Path:
-    return build_tiny_clap(tmp_path_factory.mktemp("clap") / "tiny-clap")
 
 
 def clap_scores(clap_dir: Path, wave: np.ndarray, sr: int, texts: list[str]) -> np.ndarray:

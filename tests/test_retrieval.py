@@ -31,11 +31,6 @@ def tone(freq: float, seconds: float = 2.0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def clap_dir(tmp_path_factory) -> Path:
-    return build_tiny_clap(tmp_path_factory.mktemp("clap") / "tiny-clap")
-
-
-@pytest.fixture(scope="module")
 def collection(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("collection")
     for i in range(N_CLIPS):

@@ -29,16 +29,10 @@ from akg.errors import AkgError
 sys.path.insert(0, str(Path(__file__).parent))
 from helpers import free_port, start_service, stop_service  # noqa: E402
 from test_api import TEST, TRAIN, tone, write_akg  # noqa: E402
-from tiny_clap import build_tiny_clap  # noqa: E402
 
 AKG = str(Path(sys.executable).parent / "akg")
 ATTACKS = json.loads((Path(__file__).parent / "corpus" / "console_attacks.json").read_text(encoding="utf-8"))
 MODEL = "serve-small"
-
-
-@pytest.fixture(scope="module")
-def clap_dir(tmp_path_factory) -> Path:
-    return build_tiny_clap(tmp_path_factory.mktemp("clap") / "tiny-clap")
 
 
 @pytest.fixture(scope="module")

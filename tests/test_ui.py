@@ -27,7 +27,6 @@ streamlit = pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_clap import build_tiny_clap  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 UI = REPO / "ui"
@@ -82,11 +81,6 @@ def fresh_results():
     """Cached query results live for 30 s in the process: each test starts without them."""
     streamlit.cache_data.clear()
     yield
-
-
-@pytest.fixture(scope="module")
-def clap_dir(tmp_path_factory) -> Path:
-    return build_tiny_clap(tmp_path_factory.mktemp("ui-clap") / "tiny-clap")
 
 
 # --- the app and its pages ---------------------------------------------------------------------

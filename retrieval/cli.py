@@ -72,8 +72,12 @@ def index(audio_dir, name, backend, model, checkpoint, fusion, audio_model, devi
     """Embed every clip under AUDIO_DIR once into a searchable vector index (incremental: new or changed files only)."""
     from tqdm import tqdm
 
+    from retrieval.store import check_collection, check_name
     from retrieval.workflows import index_collection
 
+    check_collection(audio_dir)  # what the user typed is checked before a CLAP model is loaded (seconds)
+    if name is not None:
+        check_name(name)
     spec, _, encoder = _load(backend, model, checkpoint, fusion, audio_model, device, allow_download)
     with tqdm(desc="audio", unit="clip", disable=not progress_enabled(), file=sys.stderr) as bar:
         report = index_collection(Settings.from_env(), audio_dir, name=name, encoder=encoder, spec=spec,
@@ -101,10 +105,13 @@ def index(audio_dir, name, backend, model, checkpoint, fusion, audio_model, devi
 def search(text, index_name, clip, captions, granularities, nearest, min_similarity, backend, model, checkpoint, fusion, audio_model, device,
            allow_download, relations, top_m, kge_model, no_kge, method, temperature, k, max_seconds, as_json):
     """Text to audio (TEXT --index N) or audio to text (--clip FILE --captions CSV), refined with the AKG."""
+    from retrieval.store import require_index
     from retrieval.workflows import search as run
 
-    spec, enrich, encoder = _load(backend, model, checkpoint, fusion, audio_model, device, allow_download, relations, top_m)
     settings = Settings.from_env()
+    if text is not None and index_name:
+        require_index(settings.home, index_name)  # before a CLAP model is loaded (seconds)
+    spec, enrich, encoder = _load(backend, model, checkpoint, fusion, audio_model, device, allow_download, relations, top_m)
     with connect(settings) as graph:
         out = run(graph, settings, encoder, text=text, index=index_name, clip=clip, captions=captions, k=k,
                   fusion=_fusion(method, temperature), enrich=enrich,

@@ -113,16 +113,22 @@ class CollectionIndex:
                              f"search it with the same --model/--checkpoint, or index again under another --name")
 
 
-def load_index(home: Path, name: str) -> CollectionIndex:
-    import faiss
-
-    folder = indexes_root(home) / check_name(name)
-    current = folder / "CURRENT"
+def require_index(home: Path, name: str) -> Path:
+    """The file naming an index's current version; a clear error for a bad name or a missing index
+    (cheap: the CLI asks before it loads a CLAP model)."""
+    current = indexes_root(home) / check_name(name) / "CURRENT"
     if not current.is_file():
         known = sorted(p.name for p in indexes_root(home).glob("*") if (p / "CURRENT").is_file())
         raise InputError(f"no index named {name!r} under {indexes_root(home)}"
                          + (f" (there are: {', '.join(known)})" if known else "; make one with `akg index AUDIO_DIR --name NAME`"))
-    gen = folder / current.read_text(encoding="utf-8").strip()
+    return current
+
+
+def load_index(home: Path, name: str) -> CollectionIndex:
+    import faiss
+
+    current = require_index(home, name)
+    gen = current.parent / current.read_text(encoding="utf-8").strip()
     try:
         manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
         vectors = np.load(gen / "vectors.npy", mmap_mode="r", allow_pickle=False)
@@ -134,7 +140,7 @@ def load_index(home: Path, name: str) -> CollectionIndex:
         raise InputError(f"the parts of index {name!r} do not fit together: build it again with --rebuild", file=str(gen))
     if manifest["kind"] == "ivf":
         index.nprobe = NPROBE
-    return CollectionIndex(name, folder, manifest, vectors, index)
+    return CollectionIndex(name, current.parent, manifest, vectors, index)
 
 
 @dataclass
@@ -155,14 +161,19 @@ class IndexReport:
         return dict(self.__dict__)
 
 
-def scan(audio_dir: Path) -> list[Path]:
-    """The collection's audio files (supported extensions, any depth), in a stable order."""
-    from akg.audio import SUPPORTED
-
+def check_collection(audio_dir: Path) -> Path:
     audio_dir = Path(audio_dir)
     if not audio_dir.is_dir():
         raise InputError("no such folder (a collection of audio files was expected)" if not audio_dir.exists()
                          else "is a file, not a folder of audio files", file=str(audio_dir))
+    return audio_dir
+
+
+def scan(audio_dir: Path) -> list[Path]:
+    """The collection's audio files (supported extensions, any depth), in a stable order."""
+    from akg.audio import SUPPORTED
+
+    audio_dir = check_collection(audio_dir)
     return sorted(p for p in audio_dir.rglob("*") if p.suffix.lower() in SUPPORTED and p.is_file())
 
 

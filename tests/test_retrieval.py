@@ -318,7 +318,7 @@ def test_retrieval_eval_on_a_clotho_layout(small_graph, collection, clap_dir, re
     assert list(ranks_of(s, clip_of)) == ranks
 
 
-def test_one_line_errors(collection, clap_dir, tmp_path, indexed, run_cli):
+def test_one_line_errors(collection, clap_dir, tmp_path, indexed, run_cli, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "readme.txt").write_text("no audio")
@@ -330,6 +330,12 @@ def test_one_line_errors(collection, clap_dir, tmp_path, indexed, run_cli):
     assert "no such folder" in one_line_error(run_cli("index", str(tmp_path / "nope"), "--model", str(clap_dir)))
     assert "no index named 'nope'" in one_line_error(run_cli("search", "dog", "--index", "nope", "--model", str(clap_dir)))
     assert "needs an index" in one_line_error(run_cli("search", "dog", "--model", str(clap_dir)))
+    # what the user typed is checked before a CLAP model is needed: with none configured, the same words
+    monkeypatch.delenv("AKG_CLAP_MODEL", raising=False)
+    monkeypatch.delenv("AKG_CLAP_CHECKPOINT", raising=False)
+    assert "no such folder" in one_line_error(run_cli("index", str(tmp_path / "nope")))
+    assert "index name '../x'" in one_line_error(run_cli("index", str(collection), "--name", "../x"))
+    assert "no index named 'nope'" in one_line_error(run_cli("search", "dog", "--index", "nope"))
     assert "unrecognised columns" in one_line_error(run_cli("search", "--clip", str(collection / "c00.wav"), "--captions",
                                                             str(collection / "notes.txt"), "--model", str(clap_dir)))
     captions = tmp_path / "captions.csv"

@@ -20,8 +20,9 @@ import platformdirs
 from akg.errors import ConfigError
 
 DEFAULT_DATABASE = "akg"
-_DATABASE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,62}$")
-_HEAP = re.compile(r"^[1-9][0-9]{0,6}[mMgG]$")
+# Used with fullmatch: re.match(r"^...$") also accepts a final newline (`$` matches before one).
+_DATABASE = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,62}")
+_HEAP = re.compile(r"[1-9][0-9]{0,6}[mMgG]")
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,11 @@ class Settings:
         if home.exists() and not home.is_dir():
             raise ConfigError(f"AKG_HOME={str(home)!r} is a file, not a folder: point AKG_HOME at a folder (it is created if missing)")
         database = env.get("AKG_DATABASE") or (DEFAULT_DATABASE if uri is None else "neo4j")
-        if not _DATABASE.match(database):
+        if not _DATABASE.fullmatch(database):
             raise ConfigError(f"AKG_DATABASE={database!r} is not a database name (letters, digits, '.', '_' and '-', "
                               "starting with a letter)")
         heap = env.get("AKG_SERVER_HEAP") or "2g"
-        if not _HEAP.match(heap):
+        if not _HEAP.fullmatch(heap):
             raise ConfigError(f"AKG_SERVER_HEAP={heap!r}: give a Java heap size such as 2g or 512m")
         read_user, read_password = env.get("AKG_READ_USER") or None, env.get("AKG_READ_PASSWORD") or None
         if (read_user is None) != (read_password is None):
@@ -99,7 +100,7 @@ class Settings:
         audio = env.get("AKG_AUDIO_DIR") or None
         cors = tuple(o.strip().rstrip("/") for o in (env.get("AKG_CORS_ORIGINS") or "").split(",") if o.strip())
         for origin in cors:
-            if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
                 raise ConfigError(f"AKG_CORS_ORIGINS: {origin!r} is not an origin (give scheme://host[:port], "
                                   "comma-separated, or *)")
         within = env.get("AKG_REMOTE_CHANGES_WITHIN") or "1"

@@ -19,7 +19,7 @@ from akg import queries
 from akg.errors import AkgError
 from akg.graph import Graph
 
-_FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.cypher$")
+_FILE = re.compile(r"(\d{3})_([a-z0-9_]+)\.cypher")
 ATTEMPTS = 5
 
 
@@ -34,7 +34,7 @@ class Migration:
 def all_migrations() -> tuple[Migration, ...]:
     found = []
     for entry in resources.files("cypher.migrations").iterdir():
-        m = _FILE.match(entry.name)
+        m = _FILE.fullmatch(entry.name)
         if m:
             stmts = tuple(queries.parse(entry.read_text(encoding="utf-8"), f"migrations/{entry.name}"))
             found.append(Migration(int(m.group(1)), entry.name.removesuffix(".cypher"), stmts))

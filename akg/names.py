@@ -17,6 +17,7 @@ API before anything is written:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from akg.errors import InputError
@@ -59,4 +60,21 @@ def entity_name(text: str, *, what: str = "name", file: str | None = None, line:
     problem = name_problem(name)
     if problem:
         raise InputError(f"{what} {shown(text)}: {problem}", file=file, line=line)
+    return name
+
+
+# Names a user gives to things kept as folders or files (a collection index, a KGE model): ASCII
+# letters and digits, then also '.', '_' and '-', so a name is one path component on every file
+# system and never '.', '..' or hidden. Checked with fullmatch: `re.match(r"^...$")` also accepts
+# a final newline (`$` matches before one), which let `--name $'tones\n'` make a folder whose name
+# ends in a newline. Every pattern that checks what a user typed is used with fullmatch.
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def folder_name(name, *, what: str, max_length: int = 64) -> str:
+    """`name` when it is a valid folder name of at most `max_length` characters; else an InputError
+    saying what `what` (e.g. "index name") may be."""
+    if not isinstance(name, str) or len(name) > max_length or not _FOLDER_NAME.fullmatch(name):
+        raise InputError(f"{what} {shown(name) if isinstance(name, str) else repr(name)}: use up to {max_length} "
+                         "letters, digits, '.', '_' and '-' (a letter or digit first)")
     return name

@@ -19,7 +19,7 @@ from akg.errors import AkgError
 from akg.relations import cypher_type
 
 REL_PLACEHOLDER = "__REL__"
-_HEADER = re.compile(r"^//\s*(name|description|example)\s*:\s*(.*)$")
+_HEADER = re.compile(r"//\s*(name|description|example)\s*:\s*(.*)")
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Query:
 def parse(text: str, source: str) -> list[Query]:
     blocks: list[dict] = []
     for line in text.splitlines():
-        m = _HEADER.match(line.strip())
+        m = _HEADER.fullmatch(line.strip())
         if m and m.group(1) == "name":
             blocks.append({"name": m.group(2).strip(), "lines": [], "description": "", "example": {}})
         elif not blocks:

@@ -25,7 +25,7 @@ from akg.relations import TYPE_OF, RELATIONS, normalise_relation, suggest
 AKG_HEADER = ("label_name", "head", "relation", "tail", "response")
 TRIPLES_HEADER = ("head", "relation", "tail")
 KNOWN_SOURCES = ("pruned", "raw", "test")  # checked in this order against the file name
-_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+_SOURCE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")  # fullmatch: `$` would let a final "\n" through
 VERDICTS = {"yes": "yes", "no": "no"}
 
 
@@ -73,7 +73,7 @@ class ParsedFile:
 def infer_source(path: Path, source: str | None) -> str:
     if source is not None:
         source = source.strip().lower()
-        if not _SOURCE_NAME.match(source):
+        if not _SOURCE_NAME.fullmatch(source):
             raise InputError(f"source name {source!r}: use a short lower-case name such as raw, pruned or test")
         return source
     stem = path.name.lower()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import shutil
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -32,10 +31,19 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from akg.errors import InputError
+from akg.names import folder_name
 from kge.presets import TrainConfig
 
 FORMAT = "akg-kge/1"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+MAX_NAME = 100   # characters of a model's name (its folder under the models root)
+
+
+def _is_name(text: str) -> bool:
+    try:
+        folder_name(text, what="model name", max_length=MAX_NAME)
+    except InputError:
+        return False
+    return True
 
 
 @dataclass
@@ -141,8 +149,7 @@ def save(model, config: TrainConfig, entity_to_id: dict, relation_to_id: dict, *
 
 def check_new_name(name: str, root: Path) -> Path:
     """The directory a new model of this name would get; an error if the name is bad or taken."""
-    if not _NAME.match(name):
-        raise InputError(f"model name {name!r}: use letters, digits, '.', '_' and '-'")
+    folder_name(name, what="model name", max_length=MAX_NAME)
     target = Path(root) / name
     if target.exists():
         raise InputError(f"a model named {name!r} exists already ({target}); choose another name")
@@ -360,7 +367,7 @@ def resolve(name_or_path: str | None, root: Path) -> StoredModel:
         return latest(root)
     if is_path(name_or_path):
         return load(Path(name_or_path))
-    if _NAME.match(name_or_path) and (Path(root) / name_or_path).is_dir():
+    if _is_name(name_or_path) and (Path(root) / name_or_path).is_dir():
         return load(Path(root) / name_or_path)
     from akg.relations import suggest
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import time
 from collections.abc import Callable
@@ -36,7 +35,6 @@ from akg.errors import ConfigError, InputError
 EXACT_LIMIT = 100_000   # vectors: up to here exact search; one query scans 100k x 512 floats in ~10 ms
 NPROBE = 32             # IVF lists probed per query above the limit
 FORMAT = 1
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def indexes_root(home: Path) -> Path:
@@ -44,9 +42,9 @@ def indexes_root(home: Path) -> Path:
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise InputError(f"index name {name!r}: use up to 64 letters, digits, '.', '_' and '-' (not first)")
-    return name
+    from akg.names import folder_name
+
+    return folder_name(name, what="index name")
 
 
 def make_faiss_index(vectors: np.ndarray, *, exact_limit: int = EXACT_LIMIT, nprobe: int = NPROBE):

@@ -22,7 +22,7 @@ from akg.errors import ConfigError, InputError
 from akg.files import write_atomic
 
 TOKENS_FILE = "tokens.json"
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # used with fullmatch (akg.names: `$` lets "\n" through)
 
 
 def tokens_path(home: Path) -> Path:
@@ -62,7 +62,7 @@ def _save(path: Path, entries: list[TokenEntry]) -> None:
 
 def add(home: Path, name: str) -> str:
     """Make a token for `name` (the curator it writes as); returns the token, which is not stored."""
-    if not NAME.match(name or ""):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         raise InputError(f"{name!r} is not a token name: letters, digits, '.', '_', '@' and '-', at most 64")
     path = tokens_path(home)
     entries = load(path)

@@ -158,3 +158,54 @@ def test_a_killed_ingest_says_what_it_wrote_and_the_next_run_checkpoints_it(grap
     versions = graph.read("MATCH (v:Version) RETURN v.version AS version, v.cause AS cause, v.change AS change")
     assert any(v["version"] == left and "interrupted" in v["cause"] and v["change"] == change[0]["id"]
                for v in versions), versions
+
+
+# -- names of things kept as folders or settings: the whole string, a final newline included --------------
+
+
+def test_a_final_newline_is_refused_in_every_name_a_user_gives(tmp_path, monkeypatch):
+    """`re.match(r"^...$")` lets "name\\n" through (`$` matches before a final newline); every check is whole."""
+    from click.testing import CliRunner
+
+    from akg.cli import cli
+    from akg.config import Settings
+    from akg.errors import ConfigError, InputError
+    from akg.names import folder_name
+    from akg_loader.tsv import infer_source
+    from kge.store import check_new_name
+    from service.tokens import add
+
+    assert folder_name("tones-2.b_c", what="index name") == "tones-2.b_c"
+    for bad in ("tones\n", "tones\r\n", "\ntones", "../x", ".hidden", "a b", "x" * 65, "", None, 3):
+        with pytest.raises(InputError, match="index name"):
+            folder_name(bad, what="index name")
+    with pytest.raises(InputError, match=r"model name 'm\\n'"):
+        check_new_name("m\n", tmp_path)
+    with pytest.raises(InputError, match="not a token name"):
+        add(tmp_path, "alice\n")
+    assert not (tmp_path / "tokens.json").exists()
+    with pytest.raises(InputError, match="source name"):
+        infer_source(Path("x.tsv"), "ra w")
+    for var, value in (("AKG_DATABASE", "akg\n"), ("AKG_SERVER_HEAP", "2g\n")):
+        with pytest.raises(ConfigError, match=var):
+            Settings.from_env({"AKG_HOME": str(tmp_path / "home"), var: value})
+
+    # As a user meets it: `akg index DIR --name $'tones\n'` is one line, and no folder is made.
+    monkeypatch.setenv("AKG_HOME", str(tmp_path / "home"))
+    (tmp_path / "clips").mkdir()
+    res = CliRunner().invoke(cli, ["index", str(tmp_path / "clips"), "--name", "tones\n"])
+    assert "index name 'tones\\n'" in one_line_error(res)
+    assert not (tmp_path / "home" / "indexes").exists()
+
+
+def test_no_pattern_checks_a_whole_string_with_match_and_dollar():
+    """The guard behind the test above: a `^...$` pattern in the packages is how the bug looked."""
+    import re
+
+    repo = Path(__file__).resolve().parents[1]
+    anchored = re.compile(r"""re\.(?:compile|match)\(\s*r?(["'])\^.*?(?<!\\)\$\1""")
+    found = [f"{p.relative_to(repo)}:{n}" for p in repo.rglob("*.py")
+             if not {".venv", "tests", "bench"} & set(p.relative_to(repo).parts)
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if anchored.search(line) and not line.lstrip().startswith("#")]
+    assert not found, f"use fullmatch without ^ and $ (they let a final newline through): {found}"

@@ -44,13 +44,41 @@ def _find_audio(audio_dir: Path, stems: list[str]) -> Path | None:
     return None
 
 
+def _rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the (first line, fields) of each row, strictly: a file that is not UTF-8 or whose
+    quotes do not close is refused with its line, never read on with replacement characters or with
+    the rest of the file swallowed into one caption."""
+    data = read_input(path, "a captions CSV")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text (byte 0x{data[e.start]:02X}): save the file as UTF-8",
+                         file=str(path), line=data[:e.start].count(b"\n") + 1) from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows, first = [], 1
+    try:
+        for fields in reader:
+            if any(f.strip() for f in fields):
+                rows.append((first, fields))
+            first = reader.line_num + 1
+    except csv.Error as e:
+        problem = ("a quote opened in this row is never closed (the rest of the file would become one field)"
+                   if "end of data" in str(e)
+                   else f"not valid CSV ({e})")
+        raise InputError(problem, file=str(path), line=first) from None
+    if not rows:
+        raise InputError("the file is empty (a header line was expected)", file=str(path), line=1)
+    (_, header), *body = rows
+    return [c.strip() for c in header], body
+
+
 def read_caption_file(path: Path, audio_dir: Path | None = None) -> CaptionFile:
+    """The captions and clips of a Clotho or AudioCaps file (or a plain caption column). Strict, with
+    the file and line of a problem: a row with more or fewer fields than the header, a Clotho row
+    with no caption, a clip listed twice (Clotho) or an audiocap_id used twice (AudioCaps) is refused
+    rather than guessed at, because each would silently change what the metrics count."""
     path = Path(path)
-    text = read_input(path, "a captions CSV").decode("utf-8", errors="replace")
-    reader = csv.DictReader(io.StringIO(text))
-    columns = [c.strip() for c in reader.fieldnames or []]
-    reader.fieldnames = columns
-    rows = list(reader)
+    columns, body = _rows(path)
     cols = set(columns)
     if "file_name" in cols and "caption_1" in cols:
         layout = "clotho"
@@ -64,33 +92,47 @@ def read_caption_file(path: Path, audio_dir: Path | None = None) -> CaptionFile:
                          file=str(path), line=1)
     out = CaptionFile(layout)
     if layout == "captions":
-        out.captions = [Caption(r["caption"].strip(), -1) for r in rows if (r.get("caption") or "").strip()]
-    else:
-        clip_of: dict[str, int] = {}
-        for line, r in enumerate(rows, 2):
-            if layout == "clotho":
-                key = (r.get("file_name") or "").strip()
-                texts = [(r.get(f"caption_{i}") or "").strip() for i in range(1, 6)]
-                stems = None
-            else:
-                yt, start = (r.get("youtube_id") or "").strip(), (r.get("start_time") or "").strip()
-                key = f"{yt}_{start}"
-                texts = [(r.get("caption") or "").strip()]
-                stems = [key, yt, f"Y{yt}", (r.get("audiocap_id") or "").strip()]
-            if not key.strip("_"):
-                raise InputError("a row without its clip (file_name, or youtube_id and start_time)", file=str(path), line=line)
-            if key not in clip_of:
-                audio = None
-                if audio_dir is not None:
-                    audio = (Path(audio_dir) / key if stems is None else _find_audio(Path(audio_dir), stems))
-                    if audio is None or not audio.is_file():
-                        out.missing.append(key)
-                        clip_of[key] = -1
-                        continue
-                clip_of[key] = len(out.clips)
-                out.clips.append(audio if audio is not None else Path(key))
-            if clip_of[key] >= 0:
-                out.captions += [Caption(t, clip_of[key]) for t in texts if t]
+        at = columns.index("caption")
+        out.captions = [Caption(r[at].strip(), -1) for _, r in body if at < len(r) and r[at].strip()]
+        if not out.captions:
+            raise InputError("the file lists no captions", file=str(path))
+        return out
+    clip_of: dict[str, int] = {}
+    seen: dict[str, int] = {}   # Clotho file_name or AudioCaps audiocap_id -> the line that gave it
+    for line, fields in body:
+        if len(fields) != len(columns):
+            raise InputError(f"{len(fields)} fields where the header has {len(columns)} (a caption with a comma "
+                             "must be quoted)", file=str(path), line=line)
+        r = {c: f.strip() for c, f in zip(columns, fields)}
+        if layout == "clotho":
+            key = r["file_name"]
+            texts = [r.get(f"caption_{i}", "") for i in range(1, 6)]
+            stems, unique, what = None, key, "clip"
+        else:
+            yt, start = r["youtube_id"], r["start_time"]
+            key = f"{yt}_{start}"
+            texts = [r["caption"]]
+            stems, unique, what = [key, yt, f"Y{yt}", r["audiocap_id"]], r["audiocap_id"], "audiocap_id"
+        if not key.strip("_") or not unique:
+            raise InputError("a row without its clip (file_name, or audiocap_id, youtube_id and start_time)",
+                             file=str(path), line=line)
+        if not any(texts):
+            raise InputError(f"no caption for {what} {unique!r}", file=str(path), line=line)
+        if unique in seen:
+            raise InputError(f"{what} {unique!r} again (first on line {seen[unique]})", file=str(path), line=line)
+        seen[unique] = line
+        if key not in clip_of:
+            audio = None
+            if audio_dir is not None:
+                audio = (Path(audio_dir) / key if stems is None else _find_audio(Path(audio_dir), stems))
+                if audio is None or not audio.is_file():
+                    out.missing.append(key)
+                    clip_of[key] = -1
+                    continue
+            clip_of[key] = len(out.clips)
+            out.clips.append(audio if audio is not None else Path(key))
+        if clip_of[key] >= 0:
+            out.captions += [Caption(t, clip_of[key]) for t in texts if t]
     if not out.captions:
         raise InputError("the file lists no captions" + (f" (no audio found for its {len(out.missing)} clips "
                          f"in {audio_dir})" if out.missing else ""), file=str(path))

@@ -419,3 +419,34 @@ def test_caption_files_of_both_layouts(tmp_path):
     bad.write_text("name,text\nx,y\n")
     with pytest.raises(InputError, match=r"bad.csv, line 1: unrecognised columns"):
         read_caption_file(bad, audio)
+
+
+CLOTHO_HEADER = "file_name,caption_1,caption_2,caption_3,caption_4,caption_5\n"
+AUDIOCAPS_HEADER = "audiocap_id,youtube_id,start_time,caption\n"
+
+
+@pytest.mark.parametrize("content,line,words", [
+    ((CLOTHO_HEADER + "c00.wav,a dog,b,c,d,e\nc01.wav,caf\xe9 noise,b,c,d,e\n").encode("latin-1"), 3, "not UTF-8"),
+    ((CLOTHO_HEADER + 'c00.wav,"a dog barks,b,c,d,e\nc01.wav,x,y,z,w,v\n').encode(), 2, "never closed"),
+    ((CLOTHO_HEADER + "c00.wav,a,b,c,d,e\nc01.wav,,,,,\n").encode(), 3, "no caption for clip 'c01.wav'"),
+    ((CLOTHO_HEADER + "c00.wav,a,b,c,d,e\nc01.wav,f,g,h,i,j\nc00.wav,k,l,m,n,o\n").encode(), 4,
+     "clip 'c00.wav' again (first on line 2)"),
+    ((CLOTHO_HEADER + "c00.wav,a dog, barking,c,d,e,f\n").encode(), 2, "7 fields where the header has 6"),
+    ((AUDIOCAPS_HEADER + "1,abc,30,a dog\n2,abc,30,a dog again\n1,def,0,rain\n").encode(), 4,
+     "audiocap_id '1' again (first on line 2)"),
+])
+def test_caption_files_are_read_strictly(tmp_path, collection, clap_dir, run_cli, content, line, words):
+    """Each of these used to be read on: replacement characters, the rest of the file as one caption, a
+    clip without captions, two rows merged into one clip, captions shifted by a comma."""
+    from akg.errors import InputError
+    from retrieval.captions import read_caption_file
+
+    meta = tmp_path / "captions.csv"
+    meta.write_bytes(content)
+    with pytest.raises(InputError) as err:
+        read_caption_file(meta, collection)
+    assert str(err.value).startswith(f"{meta}, line {line}: ") and words in str(err.value)
+    out = run_cli("retrieval-eval", "--audio-dir", str(collection), "--meta", str(meta), "--model", str(clap_dir),
+                  "--no-kge", "--out", str(tmp_path / "eval"))
+    assert one_line_error(out) == f"Error: {err.value}"
+    assert not (tmp_path / "eval" / "results.csv").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import stat
 from math import gcd
 from pathlib import Path
 
@@ -113,18 +114,32 @@ def load_audio(path, sample_rate: int, *, max_seconds: float = DEFAULT_MAX_SECON
 
 
 def file_sha256(path) -> str:
-    """Hex SHA-256 of the file's bytes, streamed in 1 MiB chunks (the key of cached audio embeddings)."""
-    h = hashlib.sha256()
+    """Hex SHA-256 of the file's bytes, streamed in 1 MiB chunks (the key of cached audio embeddings).
+
+    Only a regular file is hashed: /dev/zero would be read forever and a FIFO blocks until someone
+    writes to it. The file is opened without blocking and its kind checked on the open descriptor
+    (fstat), so a path swapped for a pipe between a check and the open cannot slip through.
+    """
     try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(_CHUNK), b""):
-                h.update(chunk)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise AudioError("no such file", file=path) from None
     except IsADirectoryError:
         raise AudioError("is a directory, not an audio file", file=path) from None
     except OSError as e:
         raise AudioError(f"cannot be read: {e.strerror or e}", file=path) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise AudioError("is a directory, not an audio file" if stat.S_ISDIR(mode)
+                         else "is not a regular file (a pipe or a device?)", file=path)
+    h = hashlib.sha256()
+    with open(fd, "rb") as f:
+        try:
+            for chunk in iter(lambda: f.read(_CHUNK), b""):
+                h.update(chunk)
+        except OSError as e:
+            raise AudioError(f"cannot be read: {e.strerror or e}", file=path) from None
     return h.hexdigest()
 
 

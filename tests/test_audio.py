@@ -254,6 +254,23 @@ def test_file_sha256_missing(tmp_path):
     assert_names(err, path, "no such file")
 
 
+@pytest.mark.timeout(30)  # before the fix each of these read or waited forever
+def test_file_sha256_refuses_what_is_not_a_regular_file(tmp_path):
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)  # no writer: opening it for reading used to block
+    zero = tmp_path / "zero.wav"
+    zero.symlink_to("/dev/zero")  # endless: reading it used to never end
+    for path in (fifo, zero, Path("/dev/zero")):
+        with pytest.raises(AudioError) as err:
+            file_sha256(path)
+        assert_names(err, path, "is not a regular file")
+    folder = tmp_path / "clips.wav"
+    folder.mkdir()
+    with pytest.raises(AudioError) as err:
+        file_sha256(folder)
+    assert_names(err, folder, "is a directory")
+
+
 # -- bad inputs --------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -342,6 +343,10 @@ def test_one_line_errors(collection, clap_dir, tmp_path, indexed, run_cli, monke
     captions.write_text("caption\ndog barking\n")
     assert "bad.wav" in one_line_error(run_cli("search", "--clip", str(collection / "bad.wav"), "--captions",
                                                str(captions), "--model", str(clap_dir)))
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)  # its content hash (the audio cache's key) used to wait forever for a writer
+    assert f"{fifo}: is not a regular file" in one_line_error(run_cli("search", "--clip", str(fifo), "--captions",
+                                                                      str(captions), "--model", str(clap_dir)))
     other = build_tiny_clap(tmp_path / "other-clap", seed=1)
     assert "was built with the encoder" in one_line_error(run_cli("search", "dog", "--index", "tones", "--model", str(other)))
     assert "--rebuild" in one_line_error(run_cli("index", str(collection), "--name", "tones", "--model", str(other)))

@@ -4,6 +4,13 @@ Decoding is libsndfile (the build bundled with `soundfile`): WAV, FLAC, Ogg/Vorb
 Every problem with a clip is an `AudioError` that names the file and says what is wrong in plain
 words; what can be checked before decoding (existence, extension, size, duration from the header)
 is checked first, so a huge file is refused without being read.
+
+Bounds (`check_max_seconds`): a clip may last at most `max_seconds` (--max-seconds, default
+DEFAULT_MAX_SECONDS), which may itself be at most MAX_SECONDS_LIMIT (an hour: a clip's samples are
+held in memory whole, ~700 MB for an hour at 48 kHz); and it may hold at most the samples of that
+many seconds of 96 kHz stereo, so that many channels or an extreme rate cannot multiply what a
+short clip decodes to. A file that holds less audio than its header announces (a cut-off download)
+is refused as truncated rather than used as a shorter clip.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from akg.errors import InputError
 
 SUPPORTED = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")  # what libsndfile (soundfile's bundled build) decodes
 DEFAULT_MAX_SECONDS = 600.0
+MAX_SECONDS_LIMIT = 3600.0
+_SAMPLES_PER_SECOND = 96000 * 2  # the most samples (frames x channels) a clip may hold per second of max_seconds
 
 _CHUNK = 1 << 20  # 1 MiB, for hashing
 
@@ -58,6 +67,34 @@ def _check_file(path: Path) -> None:
         raise AudioError("cannot be read: permission denied", file=path)
 
 
+def check_max_seconds(value) -> float:
+    """A clip-length limit a user gave (--max-seconds): seconds above 0 and at most MAX_SECONDS_LIMIT."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not (0 < value <= MAX_SECONDS_LIMIT):  # `not (...)` also refuses NaN
+        raise InputError(f"--max-seconds {value!r}: give the longest clip to read, in seconds, above 0 and at most "
+                         f"{MAX_SECONDS_LIMIT:g} (a clip is decoded into memory whole)")
+    return float(value)
+
+
+def _declared_wav_frames(path: Path) -> int | None:
+    """The frames a WAV file's `data` chunk announces, from its header; None when it does not say
+    (not RIFF/WAVE, or a streamed file with a placeholder size). libsndfile quietly shortens its
+    count to what the file holds, so a truncated file is only seen by reading the header here."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)  # the chunks before `data` (fmt, LIST, ...) are small
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, align = 12, 0
+    while pos + 8 <= len(head):
+        chunk, size = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+        if chunk == b"fmt " and pos + 22 <= len(head):
+            align = int.from_bytes(head[pos + 20:pos + 22], "little")  # bytes per frame
+        if chunk == b"data":
+            return size // align if align and size not in (0, 0xFFFFFFFF) else None
+        pos += 8 + size + (size & 1)
+    return None
+
+
 def _libsndfile_message(e: Exception) -> str:
     msg = getattr(e, "error_string", None) or str(e)
     return msg.strip() or "unknown decoder error"
@@ -73,8 +110,10 @@ def load_audio(path, sample_rate: int, *, max_seconds: float = DEFAULT_MAX_SECON
     """
     if not isinstance(sample_rate, (int, np.integer)) or isinstance(sample_rate, bool) or sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive integer, not {sample_rate!r}")
-    if not (max_seconds > 0):  # also refuses NaN
-        raise ValueError(f"max_seconds must be positive, not {max_seconds!r}")
+    try:
+        check_max_seconds(max_seconds)
+    except InputError as e:  # a caller's bug here: users' values are checked where they are given
+        raise ValueError(str(e)) from None
     p = Path(path)
     _check_file(p)
 
@@ -90,9 +129,17 @@ def load_audio(path, sample_rate: int, *, max_seconds: float = DEFAULT_MAX_SECON
     duration = info.frames / info.samplerate
     if duration > max_seconds:
         raise AudioError(f"{duration:.1f} s long; the limit is {max_seconds:g} s (--max-seconds)", file=p)
+    if info.frames * info.channels > max_seconds * _SAMPLES_PER_SECOND:
+        raise AudioError(f"{info.channels} channels at {info.samplerate} Hz: more samples than {max_seconds:g} s of "
+                         "96 kHz stereo (--max-seconds)", file=p)
+    if p.suffix.lower() == ".wav":
+        declared = _declared_wav_frames(p)
+        if declared is not None and declared > info.frames + 1:  # one frame of slack for writers that round
+            raise AudioError(f"truncated: the header announces {declared / info.samplerate:.2f} s of audio, the "
+                             f"file holds {info.frames / info.samplerate:.2f} s", file=p)
 
     # Decode, never past the limit (a header can under-report; libsndfile clamps, this is belt and braces).
-    limit = math.floor(max_seconds * info.samplerate) + 1 if math.isfinite(max_seconds) else -1
+    limit = math.floor(max_seconds * info.samplerate) + 1
     try:
         data, rate = sf.read(str(p), frames=limit, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError) as e:
@@ -101,6 +148,11 @@ def load_audio(path, sample_rate: int, *, max_seconds: float = DEFAULT_MAX_SECON
         raise AudioError("no audio samples", file=p)
     if data.shape[0] / rate > max_seconds:
         raise AudioError(f"longer than the limit of {max_seconds:g} s (--max-seconds)", file=p)
+    # Fewer frames than the header announced: the file stops early. MP3's count is an estimate from
+    # its Xing header or bit rate, hence 1 % of slack; the other formats give it exactly.
+    if data.shape[0] < 0.99 * info.frames:
+        raise AudioError(f"truncated: the header announces {duration:.2f} s of audio, decoding gave "
+                         f"{data.shape[0] / rate:.2f} s", file=p)
     if not np.isfinite(data).all():
         raise AudioError("contains NaN or infinite samples", file=p)
 

@@ -77,6 +77,16 @@ def cli() -> None:
     """
 
 
+def max_seconds_checked(ctx: click.Context, param: click.Parameter, value):
+    """--max-seconds's callback: akg.audio's bounds, checked as the command starts (before a model loads)."""
+    from akg.audio import check_max_seconds
+
+    try:
+        return check_max_seconds(value)
+    except AkgError as e:
+        raise click.ClickException(one_line(str(e))) from None
+
+
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from akg.cli import echo_json, progress_enabled
+from akg.cli import echo_json, max_seconds_checked, progress_enabled
 from akg.config import Settings
 from akg.connect import connect
 from reasoning.classify import DEFAULT_LABELS, DEFAULT_MAX_SECONDS, DEFAULT_TOP_K
@@ -71,7 +71,8 @@ def _specs(backend, model, checkpoint, fusion, audio_model, device, allow_downlo
 @encoder_options
 @enrich_options
 @fusion_options
-@click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True, help="Refuse longer clips.")
+@click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True,
+              callback=max_seconds_checked, help="Refuse longer clips.")
 @click.option("--explain/--no-explain", default=True, show_default=True, help="Show the prompts that moved each label.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def classify(clips, backend, model, checkpoint, fusion, audio_model, device, allow_download, labels, relations,

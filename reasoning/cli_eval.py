@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from akg.cli import echo_json, progress_enabled
+from akg.cli import echo_json, max_seconds_checked, progress_enabled
 from akg.config import Settings
 from akg.connect import connect
 from akg.errors import InputError
@@ -44,7 +44,8 @@ def _int_list(text: str) -> list[int]:
 @click.option("--fusion", "method", type=click.Choice(["lse", "reliability"]), default=FUSION.method, show_default=True)
 @click.option("--temperature", type=float, default=FUSION.temperature, show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N clips.")
-@click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True)
+@click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True,
+              callback=max_seconds_checked)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=DEFAULT_OUT, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def zeroshot_eval(dataset, audio_dir, meta, backend, model, checkpoint, fusion, audio_model, device, allow_download,

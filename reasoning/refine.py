@@ -123,8 +123,9 @@ class ClipOutcome:
 def embed_clips(encoder, paths: list[Path], cache: AudioEmbeddingCache | None, *, max_seconds: float,
                 batch: int = 8, progress=None) -> list[ClipOutcome]:
     """Embeddings of the clips; a clip that cannot be read gets its error and the others go on."""
-    from akg.audio import file_sha256, load_audio
+    from akg.audio import check_max_seconds, file_sha256, load_audio
 
+    check_max_seconds(max_seconds)  # a bad limit is the caller's one error, not every clip's
     outcomes, pending = [], []
     for path in paths:
         outcome = ClipOutcome(str(path))

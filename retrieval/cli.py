@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from akg.cli import echo_json, progress_enabled
+from akg.cli import echo_json, max_seconds_checked, progress_enabled
 from akg.config import Settings
 from akg.connect import connect
 from reasoning.classify import DEFAULT_MAX_SECONDS
@@ -26,7 +26,8 @@ def knowledge_options(f):
                      show_default=True, help="Variant weights: uniform, or by reliability (consistency, known over predicted)."),
         click.option("--temperature", type=float, default=DEFAULT_FUSION.temperature, show_default=True),
         click.option("-k", "k", type=click.IntRange(min=1), default=DEFAULT_K, show_default=True, help="Results."),
-        click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True, help="Refuse longer clips."),
+        click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True,
+              callback=max_seconds_checked, help="Refuse longer clips."),
         click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON."),
     ]):
         f = opt(f)
@@ -64,7 +65,8 @@ def _fusion(method, temperature):
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes embedding clips.")
 @click.option("--ray", "ray", metavar="auto|ADDRESS", help="Embed on a Ray cluster (auto: the running one, else a local runtime).")
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True, help="Clips per batch (the unit a crash can lose).")
-@click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True, help="Refuse longer clips.")
+@click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True,
+              callback=max_seconds_checked, help="Refuse longer clips.")
 @click.option("--rebuild", is_flag=True, help="Start afresh (required to change the encoder of an index).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def index(audio_dir, name, backend, model, checkpoint, fusion, audio_model, device, allow_download, workers, ray,
@@ -179,7 +181,8 @@ def tag(clips, backend, model, checkpoint, fusion, audio_model, device, allow_do
 @click.option("--fusion", "method", type=click.Choice(["lse", "reliability"]), default=DEFAULT_FUSION.method, show_default=True)
 @click.option("--temperature", type=float, default=DEFAULT_FUSION.temperature, show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate only the first N clips.")
-@click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True)
+@click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True,
+              callback=max_seconds_checked)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("retrieval-eval"), show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def retrieval_eval(audio_dir, meta, backend, model, checkpoint, fusion, audio_model, device, allow_download, relations,

@@ -66,8 +66,11 @@ def embed_files(encoder, spec, paths: Sequence[str], *, workers: int = 1, ray: s
                 batch: int = DEFAULT_BATCH, max_seconds: float, on_batch: Callable[[BatchResult], object]) -> None:
     """Embed `paths` in batches of `batch`; `on_batch` gets each finished batch (in any order).
     `encoder` is the loaded encoder (used in-process, and whose identity every worker must match)."""
+    from akg.audio import check_max_seconds
+
     if workers < 1:
         raise InputError("--workers must be at least 1")
+    check_max_seconds(max_seconds)
     groups = batches_of(list(paths), batch)
     if not groups:
         return

@@ -18,8 +18,10 @@ import soundfile as sf
 from akg.errors import AkgError, InputError
 from akg.audio import (
     DEFAULT_MAX_SECONDS,
+    MAX_SECONDS_LIMIT,
     SUPPORTED,
     AudioError,
+    check_max_seconds,
     file_sha256,
     load_audio,
     windows,
@@ -392,3 +394,55 @@ def test_bad_arguments_are_programming_errors(tmp_path):
         load_audio(path, 0)
     with pytest.raises(ValueError):
         load_audio(path, 16000, max_seconds=0)
+
+
+def test_a_wav_cut_short_is_refused_as_truncated(tmp_path):
+    """libsndfile shortens its frame count to what a cut-off WAV holds, so the clip used to be embedded
+    as a shorter one without a word; the header's own data size says what was promised."""
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, sine(440, 16000, 2.0), 16000, subtype="PCM_16")  # 44-byte header + 64,000 bytes
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: 44 + 16000])  # the first 0.5 s of the 2 s the header announces
+    assert sf.info(str(cut)).frames == 8000  # what libsndfile reports: no sign of a problem
+    with pytest.raises(AudioError) as err:
+        load_audio(cut, 16000)
+    assert_names(err, cut, "truncated: the header announces 2.00 s of audio, the file holds 0.50 s")
+    assert len(load_audio(whole, 16000)) == 32000
+    # A streamed WAV (data size left as a placeholder) says nothing about its length: it is read as it is.
+    streamed = tmp_path / "streamed.wav"
+    streamed.write_bytes(data[:40] + b"\xff\xff\xff\xff" + data[44: 44 + 16000])
+    assert len(load_audio(streamed, 16000)) == 8000
+
+
+@needs_mp3
+def test_an_mp3_cut_short_is_refused_as_truncated(tmp_path):
+    whole = tmp_path / "whole.mp3"
+    sf.write(whole, sine(440, 48000, 2.0), 48000, format="MP3")
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(AudioError) as err:
+        load_audio(cut, 48000)
+    assert_names(err, cut, "truncated: the header announces 2.00 s of audio, decoding gave")
+
+
+def test_the_clip_length_limit_is_bounded(tmp_path):
+    assert check_max_seconds(MAX_SECONDS_LIMIT) == MAX_SECONDS_LIMIT and check_max_seconds(0.5) == 0.5
+    for bad in (float("inf"), float("nan"), 0, -1, MAX_SECONDS_LIMIT + 1, True, "10", None):
+        with pytest.raises(InputError, match="--max-seconds"):
+            check_max_seconds(bad)
+    path = tmp_path / "ok.wav"
+    sf.write(path, sine(440, 8000, 0.1), 8000)
+    with pytest.raises(ValueError):  # decoding without a bound was what `--max-seconds inf` asked for
+        load_audio(path, 16000, max_seconds=float("inf"))
+
+
+def test_many_channels_count_against_the_limit(tmp_path):
+    """A second of 8 channels at 48 kHz holds the samples of 2 s of 96 kHz stereo: refused at a 1 s limit
+    from the header, decoded at 2 s."""
+    path = tmp_path / "octo.wav"
+    sf.write(path, np.zeros((48000, 8), np.float32), 48000, subtype="PCM_16")
+    with pytest.raises(AudioError) as err:
+        load_audio(path, 48000, max_seconds=1)
+    assert_names(err, path, "8 channels at 48000 Hz: more samples than 1 s of 96 kHz stereo")
+    assert len(load_audio(path, 48000, max_seconds=2)) == 48000

@@ -337,6 +337,8 @@ def test_one_line_errors(collection, clap_dir, tmp_path, indexed, run_cli, monke
     assert "no such folder" in one_line_error(run_cli("index", str(tmp_path / "nope")))
     assert "index name '../x'" in one_line_error(run_cli("index", str(collection), "--name", "../x"))
     assert "no index named 'nope'" in one_line_error(run_cli("search", "dog", "--index", "nope"))
+    for limit in ("inf", "nan", "0", "3601"):  # inf decoded any clip whole, however long; nan failed in every clip
+        assert "--max-seconds" in one_line_error(run_cli("index", str(collection), "--max-seconds", limit))
     assert "unrecognised columns" in one_line_error(run_cli("search", "--clip", str(collection / "c00.wav"), "--captions",
                                                             str(collection / "notes.txt"), "--model", str(clap_dir)))
     captions = tmp_path / "captions.csv"

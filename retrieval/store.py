@@ -20,17 +20,19 @@ trains in seconds even at a million vectors where HNSW's build takes many minute
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from akg.errors import ConfigError, InputError
+from akg.errors import AkgError, ConfigError, ConflictError, InputError
 
 EXACT_LIMIT = 100_000   # vectors: up to here exact search; one query scans 100k x 512 floats in ~10 ms
 NPROBE = 32             # IVF lists probed per query above the limit
@@ -122,23 +124,78 @@ def require_index(home: Path, name: str) -> Path:
     return current
 
 
-def load_index(home: Path, name: str) -> CollectionIndex:
+def _current_generation(current: Path, name: str, home: Path) -> Path:
+    try:
+        return current.parent / current.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:  # removed since require_index looked: say so as it would
+        require_index(home, name)
+        raise
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"the index {name!r} is damaged ({e}): build it again with "
+                         "`akg index AUDIO_DIR --name NAME --rebuild`", file=str(current)) from None
+
+
+def _open_generation(gen: Path):
     import faiss
 
+    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    vectors = np.load(gen / "vectors.npy", mmap_mode="r", allow_pickle=False)
+    return manifest, vectors, faiss.read_index(str(gen / "index.faiss"))
+
+
+def load_index(home: Path, name: str) -> CollectionIndex:
+    """The index as CURRENT names it. A run of `akg index` that finishes while this reads switches
+    CURRENT and removes the generation being read: then CURRENT is read again and the new generation
+    opened (once: generations are minutes apart, and a second miss is damage, not a race)."""
     current = require_index(home, name)
-    gen = current.parent / current.read_text(encoding="utf-8").strip()
+    gen = _current_generation(current, name, home)
     try:
-        manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
-        vectors = np.load(gen / "vectors.npy", mmap_mode="r", allow_pickle=False)
-        index = faiss.read_index(str(gen / "index.faiss"))
+        manifest, vectors, index = _open_generation(gen)
     except (OSError, ValueError, RuntimeError) as e:
-        raise InputError(f"the index {name!r} is damaged ({str(e).splitlines()[0]}): build it again with "
-                         "`akg index AUDIO_DIR --name NAME --rebuild`", file=str(gen)) from None
+        newer = _current_generation(current, name, home)
+        try:
+            if newer == gen:
+                raise
+            gen = newer
+            manifest, vectors, index = _open_generation(gen)
+        except (OSError, ValueError, RuntimeError):
+            raise InputError(f"the index {name!r} is damaged ({str(e).splitlines()[0]}): build it again with "
+                             "`akg index AUDIO_DIR --name NAME --rebuild`", file=str(gen)) from None
     if manifest.get("format") != FORMAT or len(manifest["files"]) != vectors.shape[0] or index.ntotal != vectors.shape[0]:
         raise InputError(f"the parts of index {name!r} do not fit together: build it again with --rebuild", file=str(gen))
     if manifest["kind"] == "ivf":
         index.nprobe = NPROBE
     return CollectionIndex(name, current.parent, manifest, vectors, index)
+
+
+@contextlib.contextmanager
+def index_lock(home: Path, name: str) -> Iterator[None]:
+    """Held while a run builds the index `name`: indexes/.locks/NAME.lock, an flock (released by the
+    kernel when the process ends, however it ends). Two runs on one name would pick the same new
+    generation folder and remove each other's files; the second is refused at once, naming the
+    first's process, rather than left waiting behind a run that may take hours. ('.locks' cannot be
+    an index's name: names start with a letter or digit.)"""
+    import fcntl
+
+    locks = indexes_root(home) / ".locks"
+    path = locks / f"{check_name(name)}.lock"
+    try:
+        locks.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise ConfigError(f"cannot write under {indexes_root(home)}: {e.strerror or e}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            raise ConflictError(f"index {name!r} is being built by another run" + (f" (process {holder})" if holder else "")
+                                + ": wait for it to finish, then run again (only what changed is embedded)") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock; the file stays (removing it would race a third run's open)
 
 
 @dataclass
@@ -179,17 +236,26 @@ def build_index(home: Path, name: str, audio_dir: Path, encoder, spec, *, worker
                 batch: int = 8, max_seconds: float = 600.0, rebuild: bool = False, exact_limit: int = EXACT_LIMIT,
                 on_total: Callable[[int], object] | None = None,
                 progress: Callable[[int], object] | None = None) -> IndexReport:
-    """Index (or update the index of) every clip under `audio_dir`; see the module's docstring."""
-    from akg.audio import file_sha256
-    from reasoning.refine import AudioEmbeddingCache
-    from retrieval.embedding import embed_files
-
+    """Index (or update the index of) every clip under `audio_dir`; see the module's docstring. One run
+    per name at a time (`index_lock`)."""
     started = time.perf_counter()
     check_name(name)
     audio_dir = Path(audio_dir).expanduser().resolve()
     files = scan(audio_dir)
     if not files:
         raise InputError("no audio files here (looked for " + ", ".join(_supported()) + " at any depth)", file=str(audio_dir))
+    with index_lock(home, name):
+        return _build(home, name, audio_dir, files, encoder, spec, workers=workers, ray=ray, batch=batch,
+                      max_seconds=max_seconds, rebuild=rebuild, exact_limit=exact_limit, on_total=on_total,
+                      progress=progress, started=started)
+
+
+def _build(home, name, audio_dir, files, encoder, spec, *, workers, ray, batch, max_seconds, rebuild, exact_limit,
+           on_total, progress, started) -> IndexReport:
+    from akg.audio import file_sha256
+    from reasoning.refine import AudioEmbeddingCache
+    from retrieval.embedding import embed_files
+
     folder = indexes_root(home) / name
     previous = None
     if (folder / "CURRENT").is_file() and not rebuild:
@@ -219,6 +285,9 @@ def build_index(home: Path, name: str, audio_dir: Path, encoder, spec, *, worker
             digest = file_sha256(p)
         except OSError as e:
             report.errors.append(f"{p}: cannot be read ({e.strerror or e})")
+            continue
+        except AkgError as e:  # gone, or swapped for a pipe, since the scan: that file, not the run
+            report.errors.append(str(e))
             continue
         entry = {"path": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
         entries.append(entry)

@@ -457,3 +457,49 @@ def test_caption_files_are_read_strictly(tmp_path, collection, clap_dir, run_cli
                   "--no-kge", "--out", str(tmp_path / "eval"))
     assert one_line_error(out) == f"Error: {err.value}"
     assert not (tmp_path / "eval" / "results.csv").exists()
+
+
+def test_two_runs_on_one_index_name_do_not_mix(collection, clap_dir, tmp_path, run_cli, monkeypatch):
+    """Two runs on one name picked the same new generation folder and removed each other's files (one
+    failed with 'cannot write the index', or CURRENT was left naming a removed folder): now the second is
+    refused at once. A reader whose generation is replaced under it reads the new one."""
+    import subprocess
+
+    from akg.encoders import EncoderSpec, load_encoder
+    from akg.errors import ConflictError
+    from retrieval import store
+
+    home = tmp_path / "home"
+    spec = EncoderSpec(model=str(clap_dir))
+    encoder = load_encoder(spec)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from retrieval.store import index_lock\n"
+                               f"with index_lock({str(home)!r}, 'tones'):\n print('held', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ConflictError, match=rf"index 'tones' is being built by another run \(process {holder.pid}\)"):
+            store.build_index(home, "tones", collection, encoder, spec, batch=3)
+        monkeypatch.setenv("AKG_HOME", str(home))
+        assert f"(process {holder.pid})" in one_line_error(run_cli("index", str(collection), "--name", "tones",
+                                                                   "--model", str(clap_dir)))
+        assert not (home / "indexes" / "tones" / "CURRENT").exists()
+    finally:
+        holder.communicate("")  # the holder ends: its lock goes with it
+    assert store.build_index(home, "tones", collection, encoder, spec, batch=3).clips == N_CLIPS
+
+    # load_index reads CURRENT (gen-000001); before it opens that folder, a run finishes: gen-000002 in place.
+    changed = tmp_path / "changed"
+    shutil.copytree(collection, changed)
+    store.build_index(home, "moving", changed, encoder, spec, batch=3)
+    sf.write(changed / "new.wav", tone(7000), SR)
+    opened, original = [], store._open_generation
+
+    def a_run_finishes_first(gen):
+        if not opened:
+            opened.append(gen.name)
+            store.build_index(home, "moving", changed, encoder, spec, batch=3)  # switches CURRENT, removes gen
+        return original(gen)
+
+    monkeypatch.setattr(store, "_open_generation", a_run_finishes_first)
+    index = store.load_index(home, "moving")
+    assert opened == ["gen-000001"] and len(index) == N_CLIPS + 1 and "new.wav" in index.paths

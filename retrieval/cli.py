@@ -81,10 +81,24 @@ def index(audio_dir, name, backend, model, checkpoint, fusion, audio_model, devi
     if name is not None:
         check_name(name)
     spec, _, encoder = _load(backend, model, checkpoint, fusion, audio_model, device, allow_download)
+    counted = {"done": 0, "total": None}  # tqdm counts nothing when its bar is off (no terminal)
+
+    def total(n):
+        counted["total"] = bar.total = n
+
+    def progress(n):
+        counted["done"] += n
+        bar.update(n)
+
     with tqdm(desc="audio", unit="clip", disable=not progress_enabled(), file=sys.stderr) as bar:
-        report = index_collection(Settings.from_env(), audio_dir, name=name, encoder=encoder, spec=spec,
-                                  workers=workers, ray=ray, batch=batch, max_seconds=max_seconds, rebuild=rebuild,
-                                  on_total=lambda n: setattr(bar, "total", n), progress=bar.update)
+        try:
+            report = index_collection(Settings.from_env(), audio_dir, name=name, encoder=encoder, spec=spec,
+                                      workers=workers, ray=ray, batch=batch, max_seconds=max_seconds, rebuild=rebuild,
+                                      on_total=total, progress=progress)
+        except KeyboardInterrupt:  # the workers are stopped by now; every finished batch is in the audio cache
+            done = f" after {counted['done']} of {counted['total']} clips" if counted["total"] else ""
+            raise click.ClickException(f"interrupted{done}; the index is unchanged and the clips embedded so far "
+                                       "are kept: run the same command again to go on from there") from None
     if _printed_as_json(report, as_json):
         return
     click.echo(f"index {report['name']}: {report['clips']} clips ({report['kind']}); embedded {report['embedded']}, "

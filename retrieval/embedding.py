@@ -19,6 +19,10 @@ the audio embedding cache at once: a crash loses at most the batches in flight.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -36,6 +40,19 @@ class BatchResult:
     vectors: dict[str, np.ndarray] = field(default_factory=dict)   # path -> embedding, for the clips read
     errors: dict[str, str] = field(default_factory=dict)           # path -> one-line problem
     encoder: str = ""                                              # the identity of the encoder that embedded them
+
+
+def local_workers(requested: int) -> tuple[int, str | None]:
+    """How many local processes to start for `--workers requested`: at most one per core this process
+    may use (more only queue on the same cores, each holding a model in memory), with a note saying
+    so. A cap, never an error: `--workers 2` in a script must also run on a one-core machine."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    if requested <= cores:
+        return requested, None
+    return cores, f"--workers {requested}: this machine has {cores} core(s) for it; using {cores}"
 
 
 def batches_of(paths: Sequence[str], size: int) -> list[list[str]]:
@@ -82,11 +99,14 @@ def embed_files(encoder, spec, paths: Sequence[str], *, workers: int = 1, ray: s
         for i, g in enumerate(groups):
             on_batch(embed_batch(encoder, i, g, max_seconds))
         return
-    for result in run(spec, groups, workers, max_seconds, ray):
-        if result.encoder != encoder.identity:
-            raise ConfigError(f"a worker loaded another encoder ({result.encoder}) than this process "
-                              f"({encoder.identity}): the model must be the same files everywhere")
-        on_batch(result)
+    # closing(): the workers are stopped as soon as this loop ends, also when on_batch raises or
+    # Ctrl-C arrives, not whenever the generator happens to be collected.
+    with contextlib.closing(run(spec, groups, workers, max_seconds, ray)) as results:
+        for result in results:
+            if result.encoder != encoder.identity:
+                raise ConfigError(f"a worker loaded another encoder ({result.encoder}) than this process "
+                                  f"({encoder.identity}): the model must be the same files everywhere")
+            on_batch(result)
 
 
 # --- local processes ------------------------------------------------------------------------------
@@ -94,11 +114,28 @@ def embed_files(encoder, spec, paths: Sequence[str], *, workers: int = 1, ray: s
 _WORKER: dict = {}
 
 
+@contextlib.contextmanager
+def _ctrl_c_ignored():
+    """SIGINT ignored in this process for the block (main thread only: signals are set there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
 def _worker_init(spec) -> None:
     import torch
 
     from akg.encoders import load_encoder
 
+    # Ctrl-C in a terminal reaches every process of the group; the parent alone answers it (it stops
+    # the workers and says how to resume), so a worker ignores it instead of printing its traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)  # N workers share the machine's cores; no oversubscription
     _WORKER["encoder"] = load_encoder(spec)
 
@@ -107,21 +144,34 @@ def _worker_batch(index: int, paths: list[str], max_seconds: float) -> BatchResu
     return embed_batch(_WORKER["encoder"], index, paths, max_seconds)
 
 
+def _stop_workers(pool) -> None:
+    """End the workers now (their batches in flight are lost; finished ones are in the cache). Python
+    3.11 has no public way (3.14's terminate_workers); futures are not cancelled first, because the
+    pool's manager thread then fails on them (InvalidStateError) and prints that from its thread."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=True)
+
+
 def _run_processes(spec, groups, workers, max_seconds, _ray):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(groups)), mp_context=ctx, initializer=_worker_init,
-                             initargs=(spec,)) as pool:
-        futures = [pool.submit(_worker_batch, i, g, max_seconds) for i, g in enumerate(groups)]
-        try:
-            for f in as_completed(futures):
-                yield f.result()
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(groups)), mp_context=ctx, initializer=_worker_init,
+                               initargs=(spec,))
+    try:
+        # The workers are spawned by these submits; started with SIGINT ignored, they inherit that
+        # through exec, so a Ctrl-C while they import torch (before _worker_init runs) is ignored too.
+        with _ctrl_c_ignored():
+            futures = [pool.submit(_worker_batch, i, g, max_seconds) for i, g in enumerate(groups)]
+        for f in as_completed(futures):
+            yield f.result()
+    except BaseException:  # Ctrl-C, an error in a batch or in the caller's on_batch (GeneratorExit)
+        with _ctrl_c_ignored():  # a second Ctrl-C must not interrupt the clean-up half-way
+            _stop_workers(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 # --- Ray ------------------------------------------------------------------------------------------

@@ -211,6 +211,7 @@ class IndexReport:
     encoder: str = ""
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -254,7 +255,7 @@ def _build(home, name, audio_dir, files, encoder, spec, *, workers, ray, batch, 
            on_total, progress, started) -> IndexReport:
     from akg.audio import file_sha256
     from reasoning.refine import AudioEmbeddingCache
-    from retrieval.embedding import embed_files
+    from retrieval.embedding import embed_files, local_workers
 
     folder = indexes_root(home) / name
     previous = None
@@ -264,6 +265,9 @@ def _build(home, name, audio_dir, files, encoder, spec, *, workers, ray, batch, 
             raise InputError(f"index {name!r} was built with the encoder {previous.encoder}, not {encoder.identity}: "
                              "use --rebuild to replace it, or another --name")
     report = IndexReport(name, str(folder), encoder=encoder.identity)
+    if ray is None:  # a Ray cluster has its own resources: `workers` actors there are not capped by this machine
+        workers, note = local_workers(workers)
+        report.warnings += [note] if note else []
     old = {}  # relative path -> (file entry, vector); and content hash -> vector
     by_hash = {}
     if previous is not None:

@@ -503,3 +503,65 @@ def test_two_runs_on_one_index_name_do_not_mix(collection, clap_dir, tmp_path, r
     monkeypatch.setattr(store, "_open_generation", a_run_finishes_first)
     index = store.load_index(home, "moving")
     assert opened == ["gen-000001"] and len(index) == N_CLIPS + 1 and "new.wav" in index.paths
+
+
+def _workers_of(pid: int) -> set[int]:
+    """The spawned worker processes whose parent is `pid` (from /proc; not the resource tracker)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == pid and b"spawn_main" in (stat.parent / "cmdline").read_bytes():
+                found.add(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists() or len(os.sched_getaffinity(0)) < 2,
+                    reason="watches two worker processes in /proc (Linux, two cores)")
+def test_ctrl_c_during_an_index_with_workers_is_one_line(collection, clap_dir, tmp_path):
+    """Ctrl-C in a terminal reaches the whole process group: every spawned worker printed a
+    KeyboardInterrupt traceback (and the pool's thread an InvalidStateError). Now the workers ignore
+    it, the command stops them and says how to resume; the same command then finishes the index."""
+    import signal
+    import subprocess
+
+    env = {**os.environ, "AKG_HOME": str(tmp_path / "home"), "AKG_CLAP_MODEL": str(clap_dir)}
+    argv = [str(Path(sys.executable).parent / "akg"), "index", str(collection), "--name", "tones", "--batch", "1"]
+    proc = subprocess.Popen([*argv, "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    workers = set()
+    while proc.poll() is None and len(workers) < 2:  # both spawned (they then load torch for seconds)
+        workers = _workers_of(proc.pid)
+    while proc.poll() is None:  # Ctrl-C, as a terminal sends it to the group
+        os.killpg(proc.pid, signal.SIGINT)
+        try:  # again only if it was missed (one sent while the workers spawn is ignored): a rare retry
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            pass
+    out, err = proc.communicate()
+    assert workers and proc.returncode == 1, (proc.returncode, err)
+    assert err.startswith("Error: interrupted") and len(err.splitlines()) == 1, err
+    assert "run the same command again" in err
+    assert not [p for p in workers if Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text()
+                .rsplit(")", 1)[1].split()[0]], "a worker outlived the command"
+    assert not (tmp_path / "home" / "indexes" / "tones" / "CURRENT").exists()
+    again = subprocess.run([*argv, "--json"], env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["clips"] == N_CLIPS
+
+
+def test_more_workers_than_cores_is_capped_with_a_note(indexed, collection, clap_dir, run_cli):
+    from retrieval.embedding import local_workers
+
+    cores = len(os.sched_getaffinity(0))
+    assert local_workers(cores) == (cores, None)
+    n, note = local_workers(cores + 1)
+    assert n == cores and f"--workers {cores + 1}: this machine has {cores} core(s)" in note
+    # Through the command (every clip known already, so nothing is spawned): a warning, never an error.
+    res = run_cli("index", str(collection), "--name", "tones", "--model", str(clap_dir), "--batch", "3",
+                  "--workers", "1000", "--json")
+    assert res.exit_code == 0, res.output
+    assert f"warning: --workers 1000: this machine has {cores} core(s) for it; using {cores}" in res.stderr
+    assert json.loads(res.stdout)["reused"] == N_CLIPS

@@ -26,7 +26,7 @@ each tag (its parents, where it occurs).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,15 +114,37 @@ def _rows(exp: Expansion, weights: np.ndarray, agreement: np.ndarray | None) -> 
                                   agreement if agreement is not None else [None] * len(exp.variants))]
 
 
+def check_query(text=None, captions=None, k: int = DEFAULT_K) -> list[str] | None:
+    """What a caller of the library gave, checked before anything is embedded: a text query a string,
+    captions a sequence of strings (None or a number among them is named by its position, instead of
+    an AttributeError from deep inside), k a positive whole number. Returns the captions, blank and
+    repeated ones left out; an InputError when none is left."""
+    from akg.errors import InputError
+
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise InputError(f"k (results) must be a whole number of at least 1, not {k!r}")
+    if text is not None and not isinstance(text, str):
+        raise InputError(f"the query must be a string, not {type(text).__name__} ({text!r:.60})")
+    if text is not None and not text.strip():
+        raise InputError("the query is empty")
+    if captions is None:
+        return None
+    if isinstance(captions, (str, bytes)) or not isinstance(captions, Iterable):
+        raise InputError(f"captions must be a list of strings (or a CSV file's path), not {type(captions).__name__}")
+    captions = list(captions)
+    for i, c in enumerate(captions):
+        if not isinstance(c, str):
+            raise InputError(f"captions[{i}] is {type(c).__name__} ({c!r:.60}), not a string")
+    texts = list(dict.fromkeys(c for c in captions if c.strip()))
+    if not texts:
+        raise InputError("the caption set is empty")
+    return texts
+
+
 def search_text(index, enricher: Enricher, text: str, *, k: int = DEFAULT_K, fusion: FusionSettings = DEFAULT_FUSION,
                 pool: int | None = None, explained: int = EXPLAINED, expansion: Expansion | None = None) -> SearchResult:
     """The k clips of `index` that best match `text`, refined with the AKG (see the module's docstring)."""
-    from akg.errors import InputError
-
-    if k < 1:
-        raise InputError("k (results) must be at least 1")
-    if not text.strip():
-        raise InputError("the query is empty")
+    check_query(text=text, k=k)
     exp = expansion or enricher.expand(text)
     pool = max(pool or 10 * k, k, AGREEMENT_N)
     scores, rows = index.search(np.vstack([exp.emb[None, :], exp.variant_emb]), pool)
@@ -152,11 +174,7 @@ def search_text(index, enricher: Enricher, text: str, *, k: int = DEFAULT_K, fus
 def search_clip(clip_emb: np.ndarray, captions: Sequence[str], enricher: Enricher, *, k: int = DEFAULT_K,
                 fusion: FusionSettings = DEFAULT_FUSION, explained: int = EXPLAINED) -> SearchResult:
     """The k captions that best describe a clip, each caption's score fused over its variants."""
-    from akg.errors import InputError
-
-    captions = list(dict.fromkeys(c for c in captions if c.strip()))
-    if not captions:
-        raise InputError("the caption set is empty")
+    captions = check_query(captions=captions, k=k)
     exps = [enricher.expand(c) for c in captions]
     base = np.array([e.emb @ clip_emb for e in exps], np.float64)
     fused, parts = np.zeros(len(exps)), []

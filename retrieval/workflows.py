@@ -56,12 +56,13 @@ def search(graph, settings: Settings, encoder, *, text: str | None = None, index
            granularities: Sequence[str] = GRANULARITIES, kge_model: str | None = None, use_kge: bool = True,
            nearest: int = 2, min_similarity: float = 0.5, max_seconds: float = DEFAULT_MAX_SECONDS) -> dict:
     """Text to audio over an index (`text`, `index`) or audio to text over captions (`clip`, `captions`)."""
-    from retrieval.search import search_clip, search_text
+    from retrieval.search import check_query, search_clip, search_text
     from retrieval.session import embed_one
     from retrieval.store import load_index
 
     if (text is None) == (clip is None):
         raise InputError("search either a TEXT in an index (--index), or a clip (--clip) among captions (--captions)")
+    check_query(text=text, k=k)
     if text is not None:
         if not index:
             raise InputError("a text search needs an index: --index NAME (made by `akg index`)")
@@ -72,7 +73,7 @@ def search(graph, settings: Settings, encoder, *, text: str | None = None, index
         return {"index": index, "clips": len(idx), "encoder": encoder.identity, **result.as_dict()}
     if captions is None:
         raise InputError("a clip search needs a caption set: --captions CSV")
-    texts = read_captions(captions) if isinstance(captions, (str, Path)) else list(captions)
+    texts = read_captions(captions) if isinstance(captions, (str, Path)) else check_query(captions=captions, k=k)
     emb = embed_one(encoder, settings, clip, max_seconds=max_seconds)
     enricher = _enricher(graph, settings, encoder, enrich, kge_model, use_kge, granularities, nearest, min_similarity)
     result = search_clip(emb, texts, enricher, k=k, fusion=fusion)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import shutil
 import sys
@@ -565,3 +566,25 @@ def test_more_workers_than_cores_is_capped_with_a_note(indexed, collection, clap
     assert res.exit_code == 0, res.output
     assert f"warning: --workers 1000: this machine has {cores} core(s) for it; using {cores}" in res.stderr
     assert json.loads(res.stdout)["reused"] == N_CLIPS
+
+
+def test_the_api_names_a_caption_or_query_that_is_not_a_string(small_graph, indexed, collection, clap_dir, server_env):
+    """akg.search(..., captions=["dog", None]) raised AttributeError ('NoneType' has no attribute 'strip')."""
+    import akg
+
+    clip = collection / "c00.wav"
+    with akg.open(settings=server_env) as kg:
+        for captions, words in ((["a dog barks", None], "captions[1] is NoneType (None), not a string"),
+                                (["rain", 3], "captions[1] is int (3), not a string"),
+                                ([b"rain"], "captions[0] is bytes"),
+                                (7, "captions must be a list of strings"),
+                                (["", "  "], "the caption set is empty")):
+            with pytest.raises(akg.InputError, match=re.escape(words)):
+                akg.search(kg, clip=clip, captions=captions, clap=clap_dir, use_kge=False)
+        with pytest.raises(akg.InputError, match="the query must be a string, not int"):
+            akg.search(kg, 42, index="tones", clap=clap_dir, use_kge=False)
+        with pytest.raises(akg.InputError, match="k .results. must be a whole number"):
+            akg.search(kg, "dog", index="tones", clap=clap_dir, use_kge=False, k="3")
+        # the good ones still answer: duplicates and blanks left out, as before
+        hits = akg.search(kg, clip=clip, captions=("a dog barks", "rain", "rain", " "), clap=clap_dir, use_kge=False)
+    assert hits["captions"] == 2 and sorted(h["caption"] for h in hits["hits"]) == ["a dog barks", "rain"]

@@ -46,6 +46,8 @@ def local_workers(requested: int) -> tuple[int, str | None]:
     """How many local processes to start for `--workers requested`: at most one per core this process
     may use (more only queue on the same cores, each holding a model in memory), with a note saying
     so. A cap, never an error: `--workers 2` in a script must also run on a one-core machine."""
+    if not isinstance(requested, int) or isinstance(requested, bool) or requested < 1:
+        raise InputError(f"--workers must be a whole number of at least 1, not {requested!r}")
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

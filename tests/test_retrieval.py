@@ -467,7 +467,7 @@ def test_two_runs_on_one_index_name_do_not_mix(collection, clap_dir, tmp_path, r
     import subprocess
 
     from akg.encoders import EncoderSpec, load_encoder
-    from akg.errors import ConflictError
+    from akg.errors import ConflictError, InputError
     from retrieval import store
 
     home = tmp_path / "home"
@@ -504,6 +504,11 @@ def test_two_runs_on_one_index_name_do_not_mix(collection, clap_dir, tmp_path, r
     monkeypatch.setattr(store, "_open_generation", a_run_finishes_first)
     index = store.load_index(home, "moving")
     assert opened == ["gen-000001"] and len(index) == N_CLIPS + 1 and "new.wav" in index.paths
+
+    # CURRENT names a generation folder beside it, never a path elsewhere (a damaged or planted file).
+    (home / "indexes" / "moving" / "CURRENT").write_text("../tones/gen-000001\n")
+    with pytest.raises(InputError, match="damaged .CURRENT names '../tones/gen-000001', not a generation."):
+        store.load_index(home, "moving")
 
 
 def _workers_of(pid: int) -> set[int]:
@@ -560,6 +565,11 @@ def test_more_workers_than_cores_is_capped_with_a_note(indexed, collection, clap
     assert local_workers(cores) == (cores, None)
     n, note = local_workers(cores + 1)
     assert n == cores and f"--workers {cores + 1}: this machine has {cores} core(s)" in note
+    from akg.errors import InputError
+
+    for bad in (0, "2", True, 1.5):  # the library's callers: one clear error, not a TypeError from a comparison
+        with pytest.raises(InputError, match="--workers must be a whole number"):
+            local_workers(bad)
     # Through the command (every clip known already, so nothing is spawned): a warning, never an error.
     res = run_cli("index", str(collection), "--name", "tones", "--model", str(clap_dir), "--batch", "3",
                   "--workers", "1000", "--json")

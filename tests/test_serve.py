@@ -320,6 +320,61 @@ def test_classify_equals_the_library(service, kg, clap_dir, tmp_path):
     assert same(json.loads(json.dumps(again.to_dict()["clips"], default=str))) == same(got["clips"])
 
 
+def _float_wav(samples) -> bytes:
+    import io
+
+    import numpy as np
+
+    out = io.BytesIO()
+    sf.write(out, np.asarray(samples, np.float32), 48000, format="WAV", subtype="FLOAT")
+    return out.getvalue()
+
+
+def test_errors_name_what_the_client_sent_never_the_servers_files(service, kg, server_env, clap_dir, tmp_path):
+    home = str(server_env.home)
+
+    def private(message: str) -> bool:
+        return any(p in message for p in (home, "akg-serve-", "/tmp", str(clap_dir)))
+
+    # a clip whose header is fine but whose samples are not numbers: it cannot be used, so the request fails
+    # (400, it used to be a 200 with the error inside), named as the client named it
+    nan = {"clip": ("my clip.wav", _float_wav([float("nan")] * 4800), "audio/wav")}
+    for path, form in (("/tag", {"k": "3"}), ("/search/clip", {"captions": "a dog\nrain"}),
+                       ("/classify", {"label_list": "dog\ncat"})):
+        message = refused(service.post(path, files=nan, data=form), 400)
+        assert message == "my clip.wav: contains NaN or infinite samples", (path, message)
+    # a folder in the upload's name is not the server's business either
+    message = refused(service.post("/tag", files={"clip": ("../../etc/x.wav", nan["clip"][1], "audio/wav")}), 400)
+    assert message == "x.wav: contains NaN or infinite samples"
+    # an unknown index: named, with the indexes there are, under AKG_HOME rather than the folder itself
+    message = refused(service.post("/search", json={"text": "dog", "index": "nope"}), 404)
+    assert message.startswith("no index named 'nope' under AKG_HOME/indexes") and not private(message), message
+    # a broken model's problem on /ready says what is wrong, not where the server keeps it
+    broken = Path(home) / "models" / "broken-one"
+    broken.mkdir(parents=True)
+    try:
+        (broken / "config.json").write_text("{not json")
+        r = service.get("/ready")
+        assert r.status_code == 503
+        problems = r.json()["problems"]
+        assert any(p.startswith("model broken-one: ") for p in problems), problems
+        assert not any(private(p) for p in problems), problems
+    finally:
+        shutil.rmtree(broken)
+    assert ok(service.get("/ready"))["ready"]
+
+
+def test_the_servers_folders_are_named_by_their_settings(tmp_path):
+    from akg.config import Settings
+    from service.app import hide_paths, server_paths
+
+    home, clap = tmp_path / "home", tmp_path / "home" / "clap"
+    settings = Settings.from_env(overrides={"AKG_HOME": str(home), "AKG_CLAP_MODEL": str(clap), "AKG_PASSWORD": "x"})
+    paths = server_paths(settings)
+    assert hide_paths(f"{clap}/config.json: bad; '{home}/indexes/x' ({home}) {home}2/y {home}", paths) == \
+        f"AKG_CLAP_MODEL/config.json: bad; 'AKG_HOME/indexes/x' (AKG_HOME) {home}2/y AKG_HOME"
+
+
 # --- faults ----------------------------------------------------------------------------------------
 
 def test_an_unreachable_graph_is_a_quick_503_that_says_what_to_check(tmp_path):

@@ -526,6 +526,41 @@ def test_search_and_tag_equal_the_library(service, kg, clap_dir, server_env, tmp
     assert same_up_to(found["hits"], json.loads(json.dumps(direct.to_dict()["hits"]))) and found["clip"] == "t1.wav"
 
 
+def test_search_keeps_its_index_and_enricher_until_the_index_changes(service, kg, clap_dir, server_env, tmp_path):
+    from akg import api
+
+    folder = tmp_path / "collection"
+    folder.mkdir()
+    for i, freq in enumerate((300, 700)):
+        sf.write(folder / f"t{i}.wav", tone(freq, 2), 48000)
+    akg.index(folder, name="warm", clap=clap_dir, settings=server_env)
+    key = (str(server_env.home), "warm")
+
+    def hits(text: str) -> list[str]:  # through the service: its own process, its own caches
+        return [h["clip"] for h in ok(service.post("/search", json={"text": text, "index": "warm", "k": 10}))["hits"]]
+
+    assert sorted(hits("dog barking")) == sorted(str(folder / f"t{i}.wav") for i in range(2))
+    # in this process, the library's: the second search loads neither the index nor the enricher again
+    def enrichers() -> list:  # each kept with the lock that lends it to one call at a time
+        return [enricher for enricher, _lock in kg._enrichers._answers.values()]
+
+    before = enrichers()  # (earlier tests' searches, with other settings)
+    first = akg.search(kg, "dog barking", index="warm", clap=clap_dir, k=10)
+    index, kept = api._INDEXES[key][1], enrichers()
+    made = [e for e in kept if all(e is not b for b in before)]
+    assert len(made) == 1 and made[0].predictor is not None  # with the KGE model
+    second = akg.search(kg, "rain on a roof", index="warm", clap=clap_dir, k=10)
+    assert api._INDEXES[key][1] is index and all(a is b for a, b in zip(enrichers(), kept, strict=True))
+    assert first["clips"] == second["clips"] == 2
+    # `akg index` again with a new clip: the very next search sees it, in the service and here
+    sf.write(folder / "t2.wav", tone(1500, 2), 48000)
+    akg.index(folder, name="warm", clap=clap_dir, settings=server_env)
+    assert str(folder / "t2.wav") in hits("dog barking")
+    third = akg.search(kg, "dog barking", index="warm", clap=clap_dir, k=10)
+    assert third["clips"] == 3 and str(folder / "t2.wav") in [h["clip"] for h in third["hits"]]
+    assert api._INDEXES[key][1] is not index and any(e is made[0] for e in enrichers())  # the graph is the same
+
+
 def same_up_to(a, b, tol: float = 1e-5) -> bool:
     """Equal JSON, numbers within tol."""
     if isinstance(a, dict) and isinstance(b, dict):

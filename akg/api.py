@@ -174,11 +174,12 @@ class KnowledgeGraph:
         self._lock = threading.Lock()
         # Answers kept until the graph changes (akg.change_signal), each kind bounded on its own so that
         # many of one kind cannot push out another: known tails (small, many), facts and
-        # neighbourhoods (up to ~100 kB each), the training hash, classification sessions (each holds
-        # a KGE model: a few).
+        # neighbourhoods (up to ~100 kB each), the training hash, classification sessions and retrieval
+        # enrichers (each holds a KGE model: a few).
         watch = HeadWatch(graph.home, graph.database, self.head, settings.remote_changes_within)
         self._known, self._answers = HeadCache(watch, 100_000), HeadCache(watch, 2_000)
         self._train_hash, self._sessions = HeadCache(watch, 1), HeadCache(watch, MAX_SESSIONS)
+        self._enrichers = HeadCache(watch, MAX_SESSIONS)  # search and tag: entity table, KGE model, text caches
         self.curate = Curation(self)
 
     def __enter__(self) -> KnowledgeGraph:
@@ -769,6 +770,70 @@ def index(audio_dir: str | Path, *, name: str | None = None, clap: str | Path | 
     return Report(report, table="errors")
 
 
+_INDEXES: dict = {}  # (AKG_HOME, index name) -> (the version CURRENT named, the loaded CollectionIndex)
+_INDEXES_LOCK = threading.Lock()
+MAX_INDEXES = 4
+
+
+def _index_version(current: Path) -> tuple | None:
+    """Which index a name holds now: the generation its CURRENT file names, and that generation's
+    manifest as a file (a name removed and indexed again starts its generations at 1 again). None
+    when it cannot be read: load_index then says what is wrong."""
+    try:
+        generation = current.read_text(encoding="utf-8").strip()
+        st = (current.parent / generation / "manifest.json").stat()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return (generation, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _collection_index(home: Path, name: str):
+    """A collection index, loaded once per process and version: the next search reuses it (FAISS index,
+    manifest, memory-mapped vectors) until `akg index` switches the name to a new generation, which the
+    next search loads. At most MAX_INDEXES are kept."""
+    from retrieval.store import load_index, require_index
+
+    current = require_index(home, name)  # a bad name or a missing index: its error, before any loading
+    version = _index_version(current)
+    key = (str(home), name)
+    with _INDEXES_LOCK:
+        found = _INDEXES.get(key)
+    if found is not None and version is not None and found[0] == version:
+        return found[1]
+    # Loaded after `version` was read, so it is that version or a newer one: kept under the older
+    # version, it is loaded once more on the next search, never served stale.
+    index = load_index(home, name)
+    if version is not None:
+        with _INDEXES_LOCK:
+            _INDEXES.pop(key, None)
+            _INDEXES[key] = (version, index)
+            while len(_INDEXES) > MAX_INDEXES:
+                _INDEXES.pop(next(iter(_INDEXES)))
+    return index
+
+
+@contextlib.contextmanager
+def _retrieval_enricher(kg: KnowledgeGraph, spec, *, enrich, granularities, nearest: int, min_similarity: float,
+                        kge_model: str | None, use_kge: bool):
+    """What search and tag link and enrich with (retrieval.session.open_enricher: the entity table, the
+    KGE model, each text's facts and embeddings), kept with the graph's warm answers like classify's
+    session: until the graph changes, a stored model's card or the CLAP model changes.
+
+    Lent to one call at a time: its caches are plain ordered dicts, which concurrent calls could evict
+    from under each other once they are full (a KeyError, a 500 in the service). Parallel searches
+    come from the service's worker processes, as for torch and FAISS (docs/decisions.md)."""
+    from retrieval.session import open_enricher
+
+    key = ("retrieval enricher", spec, _stamp(spec.checkpoint or spec.model), enrich, tuple(granularities), nearest,
+           min_similarity, kge_model, use_kge, _models_stamp(kg.settings, kge_model) if use_kge else None)
+    enricher, lock = kg._enrichers.get(key, lambda: (
+        open_enricher(kg.graph, kg.settings, _encoder(spec), enrich=enrich, kge_model=kge_model, use_kge=use_kge,
+                      granularities=granularities, nearest=nearest, min_similarity=min_similarity),
+        threading.Lock()))
+    with lock:
+        yield enricher
+
+
 def search(kg: KnowledgeGraph, text: str | None = None, *, index: str | None = None, clip: str | Path | None = None,
            captions: str | Path | Sequence[str] | None = None, k: int = 10, clap: str | Path | None = None,
            fusion: str | None = None, temperature: float | None = None, relations: str | Sequence[str] | None = None,
@@ -776,19 +841,48 @@ def search(kg: KnowledgeGraph, text: str | None = None, *, index: str | None = N
            min_similarity: float = 0.5, kge_model: str | None = None, use_kge: bool = True,
            max_seconds: float | None = None, device: str | None = None, allow_download: bool = False) -> Report:
     """Text to audio over an index (`text`, `index`) or audio to text over captions (`clip`, `captions`: a
-    CSV or a list of strings), CLAP refined with the AKG (as `akg search`); each hit says what moved it."""
+    CSV or a list of strings), CLAP refined with the AKG (as `akg search`); each hit says what moved it.
+    The index and what the graph adds are kept for the next search until the index is rebuilt or the
+    graph or a model changes."""
     from reasoning.classify import DEFAULT_MAX_SECONDS
-    from retrieval.workflows import search as run
+    from retrieval.search import search_clip, search_text
+    from retrieval.session import embed_one
+    from retrieval.workflows import read_captions
 
+    # The checks and answers of retrieval.workflows.search (what `akg search` runs once), over the index
+    # and enricher this process keeps.
+    if (text is None) == (clip is None):
+        raise InputError("search either a TEXT in an index (--index), or a clip (--clip) among captions (--captions)")
+    if text is not None and not index:
+        raise InputError("a text search needs an index: --index NAME (made by `akg index`)")
+    if text is None and captions is None:
+        raise InputError("a clip search needs a caption set: --captions CSV")
+    # What the caller named is checked before the CLAP model loads: the index, or the captions.
+    if text is not None:
+        idx = _collection_index(kg.settings.home, index)
+    else:
+        texts = read_captions(Path(captions)) if isinstance(captions, (str, Path)) else list(captions)
     spec = _encoder_spec(clap, device, allow_download)
-    out = run(kg.graph, kg.settings, _encoder(spec), text=text, index=index,
-              clip=Path(clip) if clip is not None else None,
-              captions=Path(captions) if isinstance(captions, str) else captions, k=k,
-              fusion=_retrieval_fusion(fusion, temperature), enrich=_enrich(relations, top_m, None, None),
-              granularities=_granularities(granularities), nearest=nearest, min_similarity=min_similarity,
-              kge_model=kge_model, use_kge=use_kge,
-              max_seconds=DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
-    return Report(out, table="hits")
+    encoder = _encoder(spec)
+
+    def enricher():
+        return _retrieval_enricher(kg, spec, enrich=_enrich(relations, top_m, None, None),
+                                   granularities=_granularities(granularities), nearest=nearest,
+                                   min_similarity=min_similarity, kge_model=kge_model, use_kge=use_kge)
+
+    fusion_settings = _retrieval_fusion(fusion, temperature)
+    if text is not None:
+        idx.check_encoder(encoder.identity)
+        with enricher() as e:
+            result = search_text(idx, e, text, k=k, fusion=fusion_settings)
+        return Report({"index": index, "clips": len(idx), "encoder": encoder.identity, **result.as_dict()},
+                      table="hits")
+    emb = embed_one(encoder, kg.settings, Path(clip), max_seconds=DEFAULT_MAX_SECONDS if max_seconds is None
+                    else max_seconds)
+    with enricher() as e:
+        result = search_clip(emb, texts, e, k=k, fusion=fusion_settings)
+    return Report({"clip": str(clip), "captions": len(texts), "encoder": encoder.identity, **result.as_dict()},
+                  table="hits")
 
 
 def tag(kg: KnowledgeGraph, clips: str | Path | Sequence[str | Path], *, k: int = 10, clap: str | Path | None = None,
@@ -796,18 +890,31 @@ def tag(kg: KnowledgeGraph, clips: str | Path | Sequence[str | Path], *, k: int 
         top_m: int | None = None, kge_model: str | None = None, use_kge: bool = True,
         max_seconds: float | None = None, device: str | None = None, allow_download: bool = False) -> Table:
     """Each clip's k best AKG entities (open vocabulary), refined with the graph, with each tag's parents and
-    where it occurs (as `akg tag`); one row per clip and tag (a clip that cannot be read: a row with its error)."""
+    where it occurs (as `akg tag`); one row per clip and tag (a clip that cannot be read: a row with its error).
+    What the graph adds is kept for the next call until the graph or a model changes."""
     from reasoning.classify import DEFAULT_MAX_SECONDS
-    from retrieval.workflows import tag as run
+    from reasoning.refine import AudioEmbeddingCache, embed_clips
+    from reasoning.workflows import cache_root
+    from retrieval.knowledge import GRANULARITIES
+    from retrieval.search import tag_clip
 
     if isinstance(clips, (str, Path)):
         clips = [clips]
     spec = _encoder_spec(clap, device, allow_download)
-    out = run(kg.graph, kg.settings, _encoder(spec), [Path(c) for c in clips], k=k,
-              fusion=_retrieval_fusion(fusion, temperature), enrich=_enrich(relations, top_m, None, None),
-              kge_model=kge_model, use_kge=use_kge, max_seconds=DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
-    rows = [{"clip": o["clip"], "error": o["error"]} if "error" in o else {"clip": o["clip"], **t}
-            for o in out for t in ([None] if "error" in o else o["tags"])]
+    encoder = _encoder(spec)
+    fusion_settings = _retrieval_fusion(fusion, temperature)
+    cache = AudioEmbeddingCache(cache_root(kg.settings) / "audio", encoder.identity)
+    outcomes = embed_clips(encoder, [Path(c) for c in clips], cache,
+                           max_seconds=DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
+    rows = []
+    # As retrieval.workflows.tag (what `akg tag` runs once), over the enricher this process keeps.
+    with _retrieval_enricher(kg, spec, enrich=_enrich(relations, top_m, None, None), granularities=GRANULARITIES,
+                             nearest=2, min_similarity=0.5, kge_model=kge_model, use_kge=use_kge) as enricher:
+        for o in outcomes:
+            if o.error:
+                rows.append({"clip": o.path, "error": o.error})
+            else:
+                rows += [{"clip": o.path, **t} for t in tag_clip(o.embedding, enricher, k=k, fusion=fusion_settings)]
     return Table(rows, ["clip", "rank", "entity", "score", "baseline_rank", "change", "parents", "occurs_in",
                         "moved_by", "error"])
 

@@ -14,6 +14,13 @@ request at random from 2,000 drawn in advance) when it is installed, else the ht
 (`--driver httpx`). The driver shares the machine's cores with the service and the graph server, and
 the httpx one costs ~1.2 ms of CPU per request (about as much as the service's own work), so on 2
 cores its figures are a floor; the fault run always uses httpx (it keeps every request's timeline).
+
+The fault run (`--fault`, or `--fault-only`) kills the graph server with SIGKILL during prediction load
+at 8 clients. The embedded server is started again by the service's next connection; with
+`--server neo4j` (the Neo4j test server, Java 17+ and Maven) an operator's restart is played
+`--restart-after` seconds later, on the same ports, from the store the dead process left:
+
+    .venv/bin/python bench/serve_bench.py --server neo4j --fault-only --fault-seconds 120 --json-out bench/out/serve_fault_neo4j.json
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, BenchError, default_akg_dir, emit, log  # noqa: E402
-from scratch_server import scratch_graph  # noqa: E402
+from scratch_server import scratch_graph, scratch_neo4j_graph  # noqa: E402
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -184,8 +191,56 @@ async def fault_run(url: str, make_request, clients: int, seconds: float, kill_a
             "failed_ms_p50": round(percentile(unavailable, 50), 1) if unavailable else None,
             "failed_ms_p99": round(percentile(unavailable, 99), 1) if unavailable else None,
             "failed_ms_max": round(max(unavailable), 1) if unavailable else None,
+            # when the 503s slower than a second started (s after the kill): connecting to a server that
+            # is coming up is where they come from
+            "failed_over_1s_started_s_after_kill": sorted(round(start - kill_at, 1) for start, end, status in failed
+                                                          if status == 503 and end - start > 1.0)[:20],
             "last_failure_s_after_kill": round(max(r[1] for r in failed) - kill_at, 3) if failed else None,
             "correct_again_s_after_kill": round(first_ok - kill_at, 3) if first_ok is not None else None}
+
+
+def embedded_killer():
+    """SIGKILL the embedded server; the service's next connection starts it again by itself."""
+    from akg.config import Settings
+    from akg.connect import embedded_server
+
+    def kill():
+        state = embedded_server(Settings.from_env()).status()
+        log(f"killing the graph server (pid {state.pid})")
+        os.kill(state.pid, 9)
+
+    return kill
+
+
+def neo4j_killer(servers: list, restart_after: float, results: dict):
+    """SIGKILL Neo4j; `restart_after` seconds later an operator's restart on the same ports from the
+    store the dead process left (recovered from its transaction logs); results gain when it answered."""
+    import threading
+
+    import neo4j_server
+
+    def kill():
+        dead = servers[-1]
+        log(f"killing Neo4j (pid {dead.pid})")
+        killed = time.monotonic()
+        os.kill(dead.pid, 9)
+
+        # Everything after the signal runs in a thread: kill() is called on the load's event loop,
+        # and blocking it would stretch the timings of the requests in flight.
+        def restart():
+            try:
+                dead.process.wait(30)
+                time.sleep(max(0.0, restart_after - (time.monotonic() - killed)))
+                servers.append(neo4j_server.restart_after_crash(dead))
+                results["neo4j_restart_ready_s_after_kill"] = round(time.monotonic() - killed, 3)
+                log(f"Neo4j answers again, {results['neo4j_restart_ready_s_after_kill']} s after the kill")
+            except Exception as e:  # noqa: BLE001 - a failed restart is a result of the run, not a crash of it
+                results["neo4j_restart_failed"] = str(e).splitlines()[0]
+                log(f"Neo4j did not start again: {results['neo4j_restart_failed']}")
+
+        threading.Thread(target=restart, daemon=True).start()
+
+    return kill
 
 
 def cli_baseline(env: dict, pair: tuple[str, str], repeat: int) -> dict:
@@ -213,6 +268,10 @@ def main() -> None:
     p.add_argument("--fault-seconds", type=float, default=40.0)
     p.add_argument("--kill-at", type=float, default=5.0)
     p.add_argument("--fault-only", action="store_true", help="the fault run alone (no levels, no CLI baseline)")
+    p.add_argument("--server", choices=("embedded", "neo4j"), default="embedded",
+                   help="the graph server: the embedded one (restarts by itself after a kill) or the Neo4j test "
+                        "server (restarted from the killed store --restart-after seconds after the kill)")
+    p.add_argument("--restart-after", type=float, default=2.0, help="Neo4j fault run: seconds from kill to restart")
     p.add_argument("--driver", choices=("wrk", "httpx"), default="wrk" if shutil.which("wrk") else "httpx",
                    help="load generator (default: wrk when installed)")
     p.add_argument("--json", action="store_true")
@@ -222,7 +281,9 @@ def main() -> None:
 
     from helpers import load_akg_with_small_kge
 
-    with scratch_graph("akg-serve-bench-") as (graph, home, _state):
+    scratch = (scratch_neo4j_graph("akg-serve-bench-neo4j-") if a.server == "neo4j"
+               else scratch_graph("akg-serve-bench-"))
+    with scratch as (graph, home, servers):
         log("loading the AKG and training a small RotatE ...")
         load_akg_with_small_kge(graph, a.akg_dir, home, name=MODEL, evaluate_after=False)
         rows = graph.read("MATCH (h:Entity)-[r]->(:Entity) WHERE r.status = 'accepted' AND r.split = 'train' "
@@ -269,15 +330,9 @@ def main() -> None:
                     results["levels"].append(got)
             results["rss_mib_end"] = rss_mib(proc.pid)
             if a.fault or a.fault_only:
-                from akg.config import Settings
-                from akg.connect import embedded_server
-
-                def kill():
-                    state = embedded_server(Settings.from_env()).status()
-                    log(f"killing the graph server (pid {state.pid})")
-                    os.kill(state.pid, 9)
-
+                kill = neo4j_killer(servers, a.restart_after, results) if a.server == "neo4j" else embedded_killer()
                 results["fault_driver"] = "httpx"  # it keeps every request's timeline
+                results["fault_server"] = a.server
                 results["fault"] = asyncio.run(fault_run(url, workloads["predict"], 8, a.fault_seconds, a.kill_at, kill))
                 log(f"fault run: {results['fault']}")
         finally:

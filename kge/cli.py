@@ -438,7 +438,9 @@ def import_model(folder: Path, name: str | None, as_json: bool) -> None:
 @click.command("export-embeddings")
 @click.argument("model", required=False)
 @click.option("--format", "fmt", type=click.Choice(["npy", "parquet", "tsv"]), default="npy", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+# No file_okay=False: a file given as --out is refused by kge.export in one line, as every other --out
+# it cannot write to, rather than by click's usage error.
+@click.option("--out", type=click.Path(path_type=Path), metavar="DIRECTORY",
               help="Folder to write (new or empty; default: ./MODEL-embeddings).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def export_embeddings(model: str | None, fmt: str, out: Path | None, as_json: bool) -> None:

@@ -16,8 +16,10 @@ fused entity representation of its training entities, kge/grounded.py), not raw 
 trained with inverse triples has two relation rows per relation, PyKEEN's layout: row 2r the
 relation, row 2r + 1 its inverse, named `<relation>_inverse`.
 
-`import_set` checks every file against the checksums of meta.json (a changed file is refused), and
-stores the set as a model: a plain one of the same PyKEEN class whose embeddings are the exported
+`import_set` reads exactly the files an export of meta.json's format has, each listed there with
+its sha256, and nothing else in the folder: each is read once, as a regular file inside the folder
+(a link out of it, a pipe or a device is refused), and checked against its checksum (a changed
+file is refused) before it is parsed from the bytes that were checked. It stores the set as a model: a plain one of the same PyKEEN class whose embeddings are the exported
 vectors, so `akg predict` and `akg evaluate` use it. That works for models whose whole state is
 their embeddings (RotatE, ComplEx, DistMult, TransE, ...): an interaction with parameters of its
 own (TuckER's core tensor) is not in the export, and such a set is refused. An imported grounded
@@ -28,9 +30,12 @@ projection is not part of the export.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import secrets
 import shutil
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -130,18 +135,23 @@ def _checksum(files: dict[str, str]) -> str:
     return hashlib.sha256("".join(f"{n} {files[n]}\n" for n in sorted(files)).encode()).hexdigest()
 
 
+def _file_names(kind: str, fmt: str) -> list[str]:
+    """The files an export of this format holds for one kind: what `_write` writes and an import reads."""
+    stem = f"{kind}_embeddings"
+    return [f"{stem}.npy", f"{kind}_ids.tsv"] if fmt == "npy" else [f"{stem}.{fmt}"]
+
+
 def _write(emb: Embeddings, folder: Path, fmt: str) -> list[str]:
-    stem = f"{emb.kind}_embeddings"
+    names = _file_names(emb.kind, fmt)
     if fmt == "npy":
-        np.save(folder / f"{stem}.npy", emb.array(), allow_pickle=False)
-        with open(folder / f"{emb.kind}_ids.tsv", "w", encoding="utf-8", newline="\n") as f:
+        np.save(folder / names[0], emb.array(), allow_pickle=False)
+        with open(folder / names[1], "w", encoding="utf-8", newline="\n") as f:
             f.write("id\tname\n" + "".join(f"{i}\t{n}\n" for i, n in enumerate(emb.names)))
-        return [f"{stem}.npy", f"{emb.kind}_ids.tsv"]
-    if fmt == "parquet":
-        emb.to_df().to_parquet(folder / f"{stem}.parquet", index=False)
-        return [f"{stem}.parquet"]
-    emb.to_df().to_csv(folder / f"{stem}.tsv", sep="\t", index=False, float_format="%.9g", lineterminator="\n")
-    return [f"{stem}.tsv"]
+    elif fmt == "parquet":
+        emb.to_df().to_parquet(folder / names[0], index=False)
+    else:
+        emb.to_df().to_csv(folder / names[0], sep="\t", index=False, float_format="%.9g", lineterminator="\n")
+    return names
 
 
 @dataclass
@@ -150,101 +160,189 @@ class Exported:
     meta: dict
 
 
+def _check_target(out: Path) -> None:
+    """Refuse, before any work, a --out that cannot become the export: something other than a new or
+    empty real folder, or an empty folder this process may not write into."""
+    try:
+        if out.is_symlink():
+            raise InputError("is a symbolic link: choose a real folder for --out", file=str(out))
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise InputError("exists and is not an empty folder: choose another --out", file=str(out))
+        if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+            raise InputError("cannot write into this folder (permission denied): choose another --out", file=str(out))
+    except OSError as e:  # a parent that cannot be searched, a file where a folder is expected
+        raise InputError(f"cannot be used as the export's folder ({e.strerror or e})", file=str(out)) from None
+
+
+def _start(out: Path) -> tuple[Path, list[Path]]:
+    """The hidden folder the export is written into beside `out`, and the parents of `out` created for
+    it (removed again if the export fails: nothing is left half-written)."""
+    created: list[Path] = []
+    try:
+        for parent in reversed([out.parent, *out.parent.parents]):
+            if not parent.exists():
+                try:
+                    parent.mkdir()
+                except FileExistsError:  # made by someone else meanwhile: not ours to remove
+                    continue
+                created.append(parent)
+        # A fresh name, never an existing file or folder: a leftover or a planted one is not reused.
+        tmp = out.parent / f".{out.name[:64]}.{secrets.token_hex(6)}.partial"
+        tmp.mkdir()
+    except OSError as e:
+        _remove(None, created)
+        raise InputError(f"cannot write the export here ({e.strerror or e})", file=str(out)) from None
+    return tmp, created
+
+
+def _remove(tmp: Path | None, created: list[Path]) -> None:
+    if tmp is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for folder in reversed(created):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # someone else put something there meanwhile: theirs to keep
+
+
 def export(stored: store.StoredModel, out: Path | None = None, fmt: str = "npy", *, model=None) -> Exported:
-    """Write a stored model's embeddings to `out` (default: ./<model>-embeddings), all or nothing."""
+    """Write a stored model's embeddings to `out` (default: ./<model>-embeddings), all or nothing: the
+    files are written into a hidden folder beside it, renamed into place when complete; on any failure
+    that folder and any parents made for it are removed, and the error is one line naming `out`."""
     if fmt not in FILE_FORMATS:
         raise InputError(f"unknown format {fmt!r}: use {', '.join(FILE_FORMATS)}")
     out = Path(out) if out is not None else Path(f"{stored.name}-embeddings")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError("exists and is not an empty folder: choose another --out", file=str(out))
-    model = model if model is not None else stored.load_model()
-    sets = [entity_embeddings(model, stored.entity_to_id), relation_embeddings(model, stored.relation_to_id)]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{os.getpid()}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    _check_target(out)
+    tmp, created = _start(out)  # before the model loads: a --out that cannot be written fails at once
     try:
-        names = [n for emb in sets for n in _write(emb, tmp, fmt)]
-        files = {n: sha256_of(tmp / n) for n in names}
-        t, grounding = stored.config["training"], stored.config["training"].get("grounding")
-        meta = {"format": FORMAT, "file_format": fmt, "model": stored.name, "model_class": t["model"],
-                "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "created_at": stored.created_at, "graph_version": stored.trained_on.get("graph_version"),
-                "trained_on": stored.trained_on, "training": t,
-                "grounded": ({"modality": grounding.get("modality"), "fusion": grounding.get("fusion"),
-                              "entity_vectors": "fused (structure and features), as the model scores them"}
-                             if grounding else None),
-                "complex": sets[0].is_complex, "dim": sets[0].dim,
-                "layout": ("(rows, dim, 2): [..., 0] real, [..., 1] imaginary" if sets[0].is_complex and fmt == "npy"
-                           else "columns re0..re{d-1}, im0..im{d-1}" if sets[0].is_complex else
-                           "(rows, dim)" if fmt == "npy" else "columns e0..e{d-1}"),
-                "entities": len(sets[0].names), "relation_rows": len(sets[1].names),
-                "inverse_relations": len(sets[1].names) == 2 * len(stored.relation_to_id),
-                "files": files, "checksum": _checksum(files)}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        tmp.rename(out)
+        model = model if model is not None else stored.load_model()
+        sets = [entity_embeddings(model, stored.entity_to_id), relation_embeddings(model, stored.relation_to_id)]
+        try:
+            names = [n for emb in sets for n in _write(emb, tmp, fmt)]
+            files = {n: sha256_of(tmp / n) for n in names}
+            meta = _meta(stored, sets, fmt, files)
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            tmp.rename(out)  # replaces an empty folder in one step; refused if it was filled meanwhile
+        except OSError as e:  # a full disk, a folder made read-only meanwhile, --out filled by someone else
+            raise InputError(f"cannot write the export ({e.strerror or e}); nothing was written",
+                             file=str(out)) from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove(tmp, created)
         raise
     return Exported(out, meta)
 
 
+def _meta(stored: store.StoredModel, sets: list[Embeddings], fmt: str, files: dict[str, str]) -> dict:
+    t, grounding = stored.config["training"], stored.config["training"].get("grounding")
+    return {"format": FORMAT, "file_format": fmt, "model": stored.name, "model_class": t["model"],
+            "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": stored.created_at, "graph_version": stored.trained_on.get("graph_version"),
+            "trained_on": stored.trained_on, "training": t,
+            "grounded": ({"modality": grounding.get("modality"), "fusion": grounding.get("fusion"),
+                          "entity_vectors": "fused (structure and features), as the model scores them"}
+                         if grounding else None),
+            "complex": sets[0].is_complex, "dim": sets[0].dim,
+            "layout": ("(rows, dim, 2): [..., 0] real, [..., 1] imaginary" if sets[0].is_complex and fmt == "npy"
+                       else "columns re0..re{d-1}, im0..im{d-1}" if sets[0].is_complex else
+                       "(rows, dim)" if fmt == "npy" else "columns e0..e{d-1}"),
+            "entities": len(sets[0].names), "relation_rows": len(sets[1].names),
+            "inverse_relations": len(sets[1].names) == 2 * len(stored.relation_to_id),
+            "files": files, "checksum": _checksum(files)}
+
+
 # --- import --------------------------------------------------------------------------------------
+
+def _read_inside(folder: Path, name: str, missing: str) -> bytes:
+    """The bytes of one file of an export, read once (what is checked is what is used): a regular file
+    in the folder, or a link to one that stays inside it. A link out of the folder, a pipe or a device
+    is refused before anything is read from it."""
+    path = folder / name
+    try:
+        real = path.resolve(strict=True)
+        if not real.is_relative_to(folder.resolve(strict=True)):
+            raise InputError("is a link pointing out of the export's folder: refusing to read it", file=str(path))
+        # O_NOFOLLOW: a link swapped in after the check is refused; O_NONBLOCK: a pipe does not hang the open.
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise InputError("is not a regular file (a pipe or a device?): refusing to read it", file=str(path))
+            return f.read()
+    except FileNotFoundError:
+        raise InputError(missing, file=str(path)) from None
+    except OSError as e:
+        raise InputError(f"cannot be read ({e.strerror or e})", file=str(path)) from None
+
 
 def _read_meta(folder: Path) -> dict:
     path = folder / "meta.json"
     if not folder.is_dir():
         raise InputError("no such folder of exported embeddings", file=str(folder))
+    data = _read_inside(folder, "meta.json", "missing: not a folder written by `akg export-embeddings`")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("missing: not a folder written by `akg export-embeddings`", file=str(path)) from None
-    except (ValueError, UnicodeDecodeError, OSError) as e:
+        meta = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
         raise InputError(f"not readable JSON ({e})", file=str(path)) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("file_format") not in FILE_FORMATS:
         raise InputError(f"not an embedding export (format {FORMAT!r} with npy, parquet or tsv files)", file=str(path))
     files = meta.get("files")
     if not isinstance(files, dict) or not files or meta.get("checksum") != _checksum(files):
         raise InputError("the list of files does not match its checksum: meta.json was changed", file=str(path))
+    expected = sorted(n for kind in KINDS for n in _file_names(kind, meta["file_format"]))
+    if sorted(files) != expected:
+        # Exactly the files an export of this format writes: nothing else in the folder is ever read.
+        raise InputError(f"lists {', '.join(map(repr, sorted(files)))}; a {meta['file_format']} export has exactly "
+                         f"{', '.join(expected)}", file=str(path))
+    for key in ("dim", "entities", "relation_rows"):
+        if type(meta.get(key)) is not int or meta[key] < 1:
+            raise InputError(f"{key!r} is not a positive whole number: {meta.get(key)!r}", file=str(path))
     return meta
+
+
+def _verified(folder: Path) -> tuple[dict, dict[str, bytes]]:
+    """meta.json and the bytes of every file it lists (only those), each checked against its sha256."""
+    meta = _read_meta(folder)
+    contents = {}
+    for name, digest in sorted(meta["files"].items()):
+        data = _read_inside(folder, name, "missing: listed in meta.json but not in the folder")
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise InputError("does not match its checksum in meta.json: changed since the export; refusing to import",
+                             file=str(folder / name))
+        contents[name] = data
+    return meta, contents
 
 
 def verify(folder: Path) -> dict:
     """meta.json, after every file it lists was checked against its sha256."""
-    folder = Path(folder)
-    meta = _read_meta(folder)
-    for name, digest in meta["files"].items():
-        path = folder / name
-        if os.sep in name or name.startswith(".") or not path.is_file():
-            raise InputError("missing: listed in meta.json but not in the folder", file=str(path))
-        if sha256_of(path) != digest:
-            raise InputError("does not match its checksum in meta.json: changed since the export; refusing to import",
-                             file=str(path))
-    return meta
+    return _verified(Path(folder))[0]
 
 
-def _read_set(folder: Path, kind: str, fmt: str, meta: dict) -> tuple[list[str], np.ndarray]:
-    """(names by id, vectors: complex when the export is) of one kind."""
-    stem = folder / f"{kind}_embeddings"
-    if fmt == "npy":
-        array = np.load(f"{stem}.npy", allow_pickle=False)
-        ids = (folder / f"{kind}_ids.tsv").read_text(encoding="utf-8").splitlines()[1:]
-        names = [line.split("\t", 1)[1] for line in ids]
-        vectors = array[..., 0] + 1j * array[..., 1] if meta["complex"] else array
-    else:
-        import pandas as pd
-
-        df = pd.read_parquet(f"{stem}.parquet") if fmt == "parquet" else pd.read_csv(
-            f"{stem}.tsv", sep="\t", keep_default_na=False, dtype={"name": str})
-        names = df["name"].tolist()
-        d = meta["dim"]
-        if meta["complex"]:
-            vectors = df[[f"re{i}" for i in range(d)]].to_numpy() + 1j * df[[f"im{i}" for i in range(d)]].to_numpy()
+def _read_set(folder: Path, contents: dict[str, bytes], kind: str, meta: dict) -> tuple[list[str], np.ndarray]:
+    """(names by id, vectors: complex when the export is) of one kind, from the checked bytes."""
+    fmt = meta["file_format"]
+    first = _file_names(kind, fmt)[0]
+    try:
+        if fmt == "npy":
+            array = np.load(io.BytesIO(contents[first]), allow_pickle=False)
+            ids = contents[f"{kind}_ids.tsv"].decode("utf-8").splitlines()[1:]
+            names = [line.split("\t", 1)[1] for line in ids]
+            vectors = array[..., 0] + 1j * array[..., 1] if meta["complex"] else array
         else:
-            vectors = df[[f"e{i}" for i in range(d)]].to_numpy()
-    vectors = vectors.astype(np.complex64 if meta["complex"] else np.float32)
+            import pandas as pd
+
+            data = io.BytesIO(contents[first])
+            df = pd.read_parquet(data) if fmt == "parquet" else pd.read_csv(
+                data, sep="\t", keep_default_na=False, dtype={"name": str})
+            names = df["name"].tolist()
+            d = meta["dim"]
+            if meta["complex"]:
+                vectors = df[[f"re{i}" for i in range(d)]].to_numpy() + 1j * df[[f"im{i}" for i in range(d)]].to_numpy()
+            else:
+                vectors = df[[f"e{i}" for i in range(d)]].to_numpy()
+        vectors = vectors.astype(np.complex64 if meta["complex"] else np.float32)
+    except (ValueError, TypeError, IndexError, KeyError, UnicodeDecodeError, OSError) as e:
+        # the checksums say the files are as exported, not that whoever exported them wrote them well
+        raise InputError(f"not readable as {kind} embeddings ({type(e).__name__}: {str(e).splitlines()[0][:200]})",
+                         file=str(folder / first)) from None
     rows = meta["entities"] if kind == "entity" else meta["relation_rows"]
     if vectors.shape != (rows, meta["dim"]) or len(names) != rows:
         raise InputError(f"{kind} embeddings of shape {vectors.shape}, meta.json says ({rows}, {meta['dim']})",
@@ -258,7 +356,7 @@ def import_set(folder: Path, models_root: Path, *, name: str | None = None) -> P
     from kge.train import build_model
 
     folder = Path(folder)
-    meta = verify(folder)
+    meta, contents = _verified(folder)
     name = name or f"{meta.get('model', 'imported')}-imported"
     store.check_new_name(name, models_root)
     try:
@@ -266,8 +364,11 @@ def import_set(folder: Path, models_root: Path, *, name: str | None = None) -> P
     except (TypeError, KeyError) as e:
         raise InputError(f"'training' holds no training settings this version reads ({e})",
                          file=str(folder / "meta.json")) from None
-    entities, ev = _read_set(folder, "entity", meta["file_format"], meta)
-    relation_rows, rv = _read_set(folder, "relation", meta["file_format"], meta)
+    if config.embedding_dim != meta["dim"]:  # checked before a model of that size is built
+        raise InputError(f"'training' says dimension {config.embedding_dim}, the embeddings have {meta['dim']}",
+                         file=str(folder / "meta.json"))
+    entities, ev = _read_set(folder, contents, "entity", meta)
+    relation_rows, rv = _read_set(folder, contents, "relation", meta)
     relations = relation_rows[::2] if meta.get("inverse_relations") else relation_rows
     entity_to_id = {n: i for i, n in enumerate(entities)}
     relation_to_id = {n: i for i, n in enumerate(relations)}
@@ -290,6 +391,8 @@ def import_set(folder: Path, models_root: Path, *, name: str | None = None) -> P
                              f"{config.embedding_dim} ({list(state[key].shape)})", file=str(folder / "meta.json"))
         state[key] = t
     model.load_state_dict(state)
+    if not isinstance(meta.get("trained_on") or {}, dict):
+        raise InputError("'trained_on' is not an object", file=str(folder / "meta.json"))
     trained_on = {**(meta.get("trained_on") or {}), "imported_from": str(folder.resolve()),
                   "export_checksum": meta["checksum"], "exported_model": meta.get("model")}
     return store.save(model, config, entity_to_id, relation_to_id, root=models_root, name=name, trained_on=trained_on)

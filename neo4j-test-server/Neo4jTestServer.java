@@ -2,7 +2,7 @@
 //
 // Run as a single-file Java program against the classpath of pom.xml (tests/neo4j_server.py does):
 //   java -cp CLASSPATH Neo4jTestServer.java --store DIR --bolt-port N --http-port N --password-file FILE
-//        [--page-cache-mb N]
+//        [--page-cache-mb N] [--copy-from DIR]
 //
 // It starts Neo4j's official in-process server (neo4j-harness) on 127.0.0.1 only, with Bolt and HTTP
 // (Neo4j Browser at /browser when neo4j-browser is on the classpath), authentication on, the user
@@ -10,6 +10,9 @@
 // switched off as docker-compose.yml does, and the store in DIR (fresh for each test session).
 // It prints one line "READY <bolt uri> <http uri>" once the server answers, and stops cleanly on
 // SIGTERM or when its standard input closes (so a parent that dies does not leave it running).
+// --copy-from DIR starts from a copy of another run's server folder (what the harness left under its
+// --store after that process was killed): Neo4j recovers the copy from its transaction logs, as a
+// production server does after a crash (bench/serve_bench.py's fault run on Neo4j).
 // A failure to start prints "FAILED <reason>" and exits with status 1.
 
 import java.io.InputStream;
@@ -23,6 +26,7 @@ import org.neo4j.configuration.connectors.BoltConnector;
 import org.neo4j.configuration.connectors.HttpConnector;
 import org.neo4j.configuration.helpers.SocketAddress;
 import org.neo4j.harness.Neo4j;
+import org.neo4j.harness.Neo4jBuilder;
 import org.neo4j.harness.Neo4jBuilders;
 
 public class Neo4jTestServer {
@@ -39,7 +43,11 @@ public class Neo4jTestServer {
             String password = Files.readString(Path.of(require(options, "--password-file"))).strip();
             // Neo4j's default page cache is half the machine's memory; a test store needs little.
             long pageCacheMb = Long.parseLong(options.getOrDefault("--page-cache-mb", "512"));
-            neo4j = Neo4jBuilders.newInProcessBuilder(store)
+            Neo4jBuilder builder = Neo4jBuilders.newInProcessBuilder(store);
+            if (options.containsKey("--copy-from")) {
+                builder = builder.copyFrom(Path.of(options.get("--copy-from")));
+            }
+            neo4j = builder
                     .withConfig(BoltConnector.enabled, true)
                     .withConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", bolt))
                     .withConfig(BoltConnector.advertised_address, new SocketAddress("127.0.0.1", bolt))
@@ -51,8 +59,12 @@ public class Neo4jTestServer {
                     .withConfig(GraphDatabaseSettings.pagecache_memory, pageCacheMb * 1024 * 1024)
                     .build();
             // The harness starts with the default user's initial password; set ours, no change required.
-            neo4j.databaseManagementService().database("system").executeTransactionally(
-                    "ALTER USER neo4j SET PASSWORD $password CHANGE NOT REQUIRED", Map.of("password", password));
+            // A copied store (--copy-from) already holds ours in its system database, and Neo4j refuses
+            // to set a password to the one it has.
+            if (!options.containsKey("--copy-from")) {
+                neo4j.databaseManagementService().database("system").executeTransactionally(
+                        "ALTER USER neo4j SET PASSWORD $password CHANGE NOT REQUIRED", Map.of("password", password));
+            }
         } catch (Throwable e) {
             Throwable root = e;
             while (root.getCause() != null) {

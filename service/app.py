@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -201,12 +202,14 @@ def status_of(error: AkgError, path: str) -> int:
     return 400
 
 
-def install_error_handlers(app: FastAPI, debug: bool) -> None:
+def install_error_handlers(app: FastAPI, debug: bool, paths: list[tuple[re.Pattern, str]]) -> None:
+    """Errors as one line of JSON; the service's own folders (`paths`, server_paths) are named by their
+    settings, never shown."""
     @app.exception_handler(AkgError)
     async def akg_error(request: Request, e: AkgError):
         if isinstance(e, GraphUnavailable) and not isinstance(e, Reconnecting):
             request.app.state.service.lost(since=getattr(request.state, "started", None))  # the next one reconnects
-        return JSONResponse({"error": one_line(str(e))}, status_of(e, request.url.path))
+        return JSONResponse({"error": one_line(hide_paths(str(e), paths))}, status_of(e, request.url.path))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError):
@@ -226,8 +229,87 @@ def install_error_handlers(app: FastAPI, debug: bool) -> None:
             import traceback
 
             traceback.print_exc()
-        return JSONResponse({"error": one_line(f"unexpected {type(e).__name__}: {e} (the service's log has more "
+        # An OSError's text names the file it failed on: what went wrong is said, where is left to the log.
+        what = e.strerror if isinstance(e, OSError) and e.strerror else hide_paths(str(e), paths)
+        return JSONResponse({"error": one_line(f"unexpected {type(e).__name__}: {what} (the service's log has more "
                                                "with AKG_DEBUG=1; please report it)")}, 500)
+
+
+# --- what an answer may say about the server's disk ------------------------------------------------
+
+def server_paths(settings: Settings) -> list[tuple[re.Pattern, str]]:
+    """The service's own folders, each with the setting that names it: an error shows `AKG_HOME/indexes`,
+    which tells an operator where to look, instead of where the server keeps its files (a client has
+    no business knowing). Longest first, so that a folder inside another keeps its own name."""
+    named = [("AKG_CLAP_MODEL", settings.clap_model), ("AKG_CLAP_CHECKPOINT", settings.clap_checkpoint),
+             ("AKG_LABEL_SETS_DIR", settings.label_sets_dir), ("AKG_DATA_DIR", settings.data_dir),
+             ("AKG_AUDIO_DIR", settings.audio_dir), ("AKG_HOME", settings.home)]
+    found: dict[str, str] = {}
+    for name, where in named:
+        if where:
+            for form in (str(where), str(Path(where).expanduser().resolve())):
+                if len(form.rstrip("/")) > 1:
+                    found.setdefault(form.rstrip("/"), name)
+    # a whole path or its start, never part of a longer name ("/srv/akg" in "/srv/akg2")
+    return [(re.compile(re.escape(where) + r"(?![^/\s'\",;:)\]}])"), name)
+            for where, name in sorted(found.items(), key=lambda item: -len(item[0]))]
+
+
+def hide_paths(message: str, paths: list[tuple[re.Pattern, str]]) -> str:
+    for where, name in paths:
+        message = where.sub(name, message)
+    return message
+
+
+class StagedUpload:
+    """An uploaded clip staged as a file for the library, and the names the caller knows for the
+    temporary files: every error about them names what the caller sent, never the service's disk."""
+
+    def __init__(self, folder: Path, shown: str):
+        self.folder, self.shown, self.path = folder, shown, folder
+        self._names: dict[str, str] = {}
+
+    def stage(self, data: bytes) -> None:
+        from ui.uploads import stage_upload
+
+        self.path = stage_upload(self.shown, data, self.folder, max_bytes=_max_upload())
+        self._names[str(self.path)] = self.shown
+
+    def write(self, name: str, text: str, *, shown: str) -> Path:
+        """Another part of the request as a file (a list of labels), named `shown` in errors."""
+        path = self.folder / name
+        path.write_text(text, encoding="utf-8")
+        self._names[str(path)] = shown
+        return path
+
+    def hide(self, message: str) -> str:
+        for where, shown in sorted(self._names.items(), key=lambda item: -len(item[0])):
+            message = message.replace(where, shown)
+        return message.replace(str(self.folder), "upload")
+
+    def refuse_failed(self, rows: list[dict]) -> None:
+        """One clip per request: a clip the library could not use (it reports the clip's error in its
+        answer, beside the clips that worked) is the request's error, a 400."""
+        for row in rows:
+            if row.get("error"):
+                raise InputError(row["error"])
+
+
+@asynccontextmanager
+async def staged_upload(clip: UploadFile):
+    """Check and stage an uploaded clip (the explorer's rules: ui.uploads) in a temporary folder that is
+    removed afterwards; an AkgError raised inside names the caller's files as the caller sent them."""
+    from ui.uploads import display_name
+
+    data = await clip.read(_max_upload() + 1)
+    with tempfile.TemporaryDirectory(prefix="akg-serve-") as tmp:
+        upload = StagedUpload(Path(tmp), display_name(clip.filename or "upload"))
+        try:
+            upload.stage(data)
+            yield upload
+        except AkgError as e:
+            e.args = (upload.hide(str(e)),)
+            raise
 
 
 # --- who writes ------------------------------------------------------------------------------------
@@ -297,7 +379,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "(docs/api.md). Writes need `Authorization: Bearer TOKEN` (`akg tokens add NAME`).")
     app.state.service = state
     app.state.tokens = tokens
-    install_error_handlers(app, settings.debug)
+    paths = server_paths(settings)
+    install_error_handlers(app, settings.debug, paths)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -321,10 +404,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             out["graph"] = {"reachable": True, "head": state.kg().head()}
         except AkgError as e:
-            problems.append(one_line(str(e)))
-            out["graph"]["error"] = one_line(str(e))
+            problems.append(one_line(hide_paths(str(e), paths)))
+            out["graph"]["error"] = problems[-1]
         rows = akg.models(settings=settings).rows()
-        broken = [f"model {r['name']}: {r['problem']}" for r in rows if r["problem"]]
+        broken = [hide_paths(f"model {r['name']}: {r['problem']}", paths) for r in rows if r["problem"]]
         out["models"] = {"stored": len(rows), "loaded": state.loaded_models(), "broken": broken}
         problems += broken
         out.update(ready=not problems, problems=problems)
@@ -405,30 +488,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        top_k: Annotated[int | None, Form(ge=1, le=100)] = None,
                        use_kge: Annotated[bool, Form()] = True, explain: Annotated[bool, Form()] = True) -> Json:
         """Zero-shot classification of one uploaded clip by CLAP refined with the graph (as `akg classify`),
-        with the service's CLAP model (AKG_CLAP_MODEL)."""
+        with the service's CLAP model (AKG_CLAP_MODEL). A clip that cannot be decoded is a 400."""
         from starlette.concurrency import run_in_threadpool
 
-        from ui.uploads import stage_upload
-
-        data = await clip.read(_max_upload() + 1)
-        with tempfile.TemporaryDirectory(prefix="akg-serve-") as tmp:
-            path = stage_upload(clip.filename or "upload", data, Path(tmp), max_bytes=_max_upload())
+        async with staged_upload(clip) as upload:
             if label_list is not None:
                 if labels is not None:
                     raise InputError("give labels (a label set key) or label_list, not both")
-                (Path(tmp) / "labels.txt").write_text(label_list, encoding="utf-8")
-                labels = str(Path(tmp) / "labels.txt")
+                labels = str(upload.write("labels.txt", label_list, shown="label_list"))
             chosen = labels
-            try:
-                report = await run_in_threadpool(lambda: akg.classify(state.kg(), [path], labels=chosen, top_k=top_k,
-                                                                      use_kge=use_kge, explain=explain))
-            except AkgError as e:  # name what the caller sent, not the service's temporary files
-                e.args = (str(e).replace(str(Path(tmp) / "labels.txt"), "label_list")
-                          .replace(str(path), clip.filename or "upload").replace(tmp, "upload"),)
-                raise
-            out = report.to_dict()
+            out = (await run_in_threadpool(lambda: akg.classify(state.kg(), [upload.path], labels=chosen, top_k=top_k,
+                                                                 use_kge=use_kge, explain=explain))).to_dict()
+            upload.refuse_failed(out["clips"])
         for c in out["clips"]:  # the staged file's temporary path means nothing to the caller
-            c["clip"] = clip.filename
+            c["clip"] = upload.shown
         return json.loads(json.dumps(out, default=str))
 
     @app.post("/search", tags=["retrieval"])
@@ -438,18 +511,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return akg.search(state.kg(), body.text, index=body.index, k=body.k, use_kge=body.use_kge).to_dict()
 
     async def _with_upload(clip: UploadFile, run: Callable[[Path], dict]) -> Json:
-        """Stage an uploaded clip as /classify does, run the library on its path, answer without that path."""
+        """Stage an uploaded clip as /classify does, run the library on its path, answer without that path;
+        a clip that cannot be decoded is a 400 naming the clip as the caller sent it."""
         from starlette.concurrency import run_in_threadpool
 
-        from ui.uploads import stage_upload
-
-        data = await clip.read(_max_upload() + 1)
-        with tempfile.TemporaryDirectory(prefix="akg-serve-") as tmp:
-            path = stage_upload(clip.filename or "upload", data, Path(tmp), max_bytes=_max_upload())
-            out = json.loads(json.dumps(await run_in_threadpool(lambda: run(path)), default=str))
+        async with staged_upload(clip) as upload:
+            out = json.loads(json.dumps(await run_in_threadpool(lambda: run(upload.path)), default=str))
+            upload.refuse_failed(out.get("rows", []))
         for item in [out, *out.get("rows", [])]:  # the staged file's temporary path means nothing to the caller
-            if item.get("clip") == str(path):
-                item["clip"] = clip.filename
+            if item.get("clip") == str(upload.path):
+                item["clip"] = upload.shown
         return out
 
     @app.post("/search/clip", tags=["retrieval"])
@@ -465,7 +536,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/tag", tags=["retrieval"])
     async def tag(clip: Annotated[UploadFile, File(description="wav, flac, ogg or mp3")],
                   k: Annotated[int, Form(ge=1, le=100)] = 10, use_kge: Annotated[bool, Form()] = True) -> Json:
-        """Tags of the uploaded clip from every AKG entity (as `akg tag`), each with its parents and where it occurs."""
+        """Tags of the uploaded clip from every AKG entity (as `akg tag`), each with its parents and where it
+        occurs. A clip that cannot be decoded is a 400."""
         return await _with_upload(clip, lambda path: akg.tag(state.kg(), [path], k=k, use_kge=use_kge).to_dict())
 
     # --- curation ----------------------------------------------------------------------------------

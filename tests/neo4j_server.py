@@ -87,22 +87,41 @@ class Neo4jServer:
 
 def start(folder: Path, *, timeout: float = 240, heap: str = "2g") -> Neo4jServer:
     """A fresh Neo4j (store under `folder`) on free loopback ports, with a generated password."""
-    java = shutil.which("java")
-    if java is None:
-        raise Neo4jUnavailable("the Neo4j test server needs Java 17+: apt-get install default-jdk-headless")
-    cp = classpath()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(18)
     password_file = folder / "password"
     password_file.write_text(password, encoding="utf-8")
     os.chmod(password_file, 0o600)
-    bolt, http = _free_port(), _free_port()
+    return _launch(folder, folder / "store", _free_port(), _free_port(), password, timeout=timeout, heap=heap)
+
+
+def restart_after_crash(crashed: Neo4jServer, *, timeout: float = 240, heap: str = "2g") -> Neo4jServer:
+    """Neo4j again on the crashed server's ports, from a copy of the store its killed process left
+    (recovered from the transaction logs on start): what an operator's restart after a crash gives."""
+    if crashed.process.poll() is None:
+        raise Neo4jUnavailable("restart_after_crash: the server is still running")
+    left = [p for p in crashed.store.iterdir() if p.is_dir()]
+    if len(left) != 1:
+        raise Neo4jUnavailable(f"restart_after_crash: expected one server folder under {crashed.store}, found {len(left)}")
+    folder = crashed.store.parent
+    store = folder / f"store-{secrets.token_hex(4)}"
+    bolt, http = (int(u.rsplit(":", 1)[1]) for u in (crashed.bolt_uri, crashed.http_url))
+    return _launch(folder, store, bolt, http, crashed.password, timeout=timeout, heap=heap, copy_from=left[0])
+
+
+def _launch(folder: Path, store: Path, bolt: int, http: int, password: str, *, timeout: float, heap: str,
+            copy_from: Path | None = None) -> Neo4jServer:
+    java = shutil.which("java")
+    if java is None:
+        raise Neo4jUnavailable("the Neo4j test server needs Java 17+: apt-get install default-jdk-headless")
+    cp = classpath()
     log = folder / "neo4j-test-server.log"
     with open(log, "ab") as err:
         process = subprocess.Popen(
-            [java, f"-Xmx{heap}", "-cp", cp, str(FOLDER / "Neo4jTestServer.java"), "--store", str(folder / "store"),
-             "--bolt-port", str(bolt), "--http-port", str(http), "--password-file", str(password_file)],
+            [java, f"-Xmx{heap}", "-cp", cp, str(FOLDER / "Neo4jTestServer.java"), "--store", str(store),
+             "--bolt-port", str(bolt), "--http-port", str(http), "--password-file", str(folder / "password"),
+             *(["--copy-from", str(copy_from)] if copy_from else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
     lines: queue.Queue[str | None] = queue.Queue()
 
@@ -121,7 +140,7 @@ def start(folder: Path, *, timeout: float = 240, heap: str = "2g") -> Neo4jServe
                 raise Neo4jUnavailable(f"the Neo4j test server did not start: {line[7:]}; see {log}")
             if line.startswith("READY"):
                 _, bolt_uri, http_url = line.split()
-                return Neo4jServer(process, bolt_uri.rstrip("/"), http_url.rstrip("/"), password, folder / "store", log)
+                return Neo4jServer(process, bolt_uri.rstrip("/"), http_url.rstrip("/"), password, store, log)
     except queue.Empty:
         process.kill()
         raise Neo4jUnavailable(f"the Neo4j test server did not answer within {timeout:.0f} s; see {log}") from None

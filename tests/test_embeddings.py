@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -189,3 +190,137 @@ def test_import_checks_the_checksums_and_scores_the_same(models, run_cli, tmp_pa
     assert run_cli("export-embeddings", "tucker", "--out", str(tmp_path / "tk")).exit_code == 0
     r = run_cli("models", "import", str(tmp_path / "tk"))
     assert r.exit_code == 1 and "cannot be rebuilt from its embeddings alone" in r.output
+
+
+def _one_line_error(r, *parts: str) -> str:
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "Traceback" not in r.output and "unexpected" not in r.output, r.output
+    for part in parts:
+        assert part in r.output, r.output
+    return r.output
+
+
+def _unwritable(tmp_path: Path) -> Path:
+    """A folder nothing can be created in: one without write permission, or (root ignores those) /proc."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    return locked if not os.access(locked, os.W_OK) else Path("/proc")
+
+
+def test_an_out_that_cannot_be_written_is_one_line_and_leaves_nothing(models, run_cli, tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    # a file as --out, and a folder under a file: refused in one line, the file untouched
+    _one_line_error(run_cli("export-embeddings", "rotate", "--out", str(a_file)), str(a_file),
+                    "exists and is not an empty folder")
+    _one_line_error(run_cli("export-embeddings", "rotate", "--out", str(a_file / "emb")), str(a_file / "emb"),
+                    "cannot write the export here")
+    assert a_file.read_text() == "mine"
+    locked = _unwritable(tmp_path)
+    out = locked / "new" / "emb"
+    _one_line_error(run_cli("export-embeddings", "rotate", "--out", str(out)), str(out), "cannot write the export here")
+    if locked != Path("/proc"):
+        assert list(locked.iterdir()) == []
+        empty = tmp_path / "locked-empty"
+        empty.mkdir(mode=0o555)
+        _one_line_error(run_cli("export-embeddings", "rotate", "--out", str(empty)), "cannot write into this folder")
+        locked.chmod(0o755)  # so that pytest can clean up
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere")
+    _one_line_error(run_cli("export-embeddings", "rotate", "--out", str(link)), "is a symbolic link")
+    assert not (tmp_path / "elsewhere").exists()
+    # a failure after the folders for --out were made removes them again: nothing is half-written
+    from kge.export import export
+
+    with pytest.raises(AttributeError):
+        export(models["rotate"], tmp_path / "made" / "for" / "emb", model=object())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a-file", "link", "locked"] +
+                                                                (["locked-empty"] if locked != Path("/proc") else []))
+
+
+def test_import_reads_only_the_listed_files_inside_the_folder(models, run_cli, tmp_path):
+    out = tmp_path / "exp"
+    assert run_cli("export-embeddings", "distmult", "--format", "tsv", "--out", str(out)).exit_code == 0
+    meta_path = out / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    # meta.json's file format is not covered by the checksum: switched to npy, the import would have read
+    # entity_embeddings.npy, a file no checksum lists. Planted beside the real files, it is never opened.
+    np.save(out / "entity_embeddings.npy", np.zeros((3, 8), np.float32))
+    (out / "relation_embeddings.npy").write_bytes(b"junk")
+    _rewrite(meta_path, meta, file_format="npy")
+    _one_line_error(run_cli("models", "import", str(out), "--name", "stray"), "a npy export has exactly")
+    # stray files beside the listed ones change nothing: the import reads the listed ones only
+    _rewrite(meta_path, meta)
+    r = run_cli("models", "import", str(out), "--name", "with-strays", "--json")
+    assert r.exit_code == 0, r.output
+    imported = store.load(Path(json.loads(r.output)["path"]))
+    assert _reference_scores(imported, _triples(models["distmult"])) == \
+        pytest.approx(_reference_scores(models["distmult"], _triples(models["distmult"])), abs=1e-6)
+    # extra names in the list (re-checksummed, as a forger would) are refused, not read
+    files = {**meta["files"], "../outside.tsv": "0" * 64}
+    _rewrite(meta_path, meta, files=files, checksum=_checksum_of(files))
+    _one_line_error(run_cli("models", "import", str(out), "--name", "extra"), "a tsv export has exactly")
+    _rewrite(meta_path, meta)
+    # a listed file that is a link out of the folder is refused, even with the right checksum
+    outside = tmp_path / "outside.tsv"
+    shutil.move(out / "entity_embeddings.tsv", outside)
+    (out / "entity_embeddings.tsv").symlink_to(outside)
+    _one_line_error(run_cli("models", "import", str(out), "--name", "escape"), str(out / "entity_embeddings.tsv"),
+                    "is a link pointing out of the export's folder")
+    # a link that stays inside the folder is followed
+    (out / "entity_embeddings.tsv").unlink()
+    shutil.move(outside, out / "entity-data.tsv")
+    (out / "entity_embeddings.tsv").symlink_to("entity-data.tsv")
+    assert run_cli("models", "import", str(out), "--name", "inner-link").exit_code == 0
+    # meta.json itself: a link out is refused, a pipe is refused at once (it used to be read forever)
+    shutil.move(meta_path, tmp_path / "meta.json")
+    meta_path.symlink_to(tmp_path / "meta.json")
+    _one_line_error(run_cli("models", "import", str(out), "--name", "meta-link"), "is a link pointing out")
+    meta_path.unlink()
+    os.mkfifo(meta_path)
+    _one_line_error(run_cli("models", "import", str(out), "--name", "meta-pipe"), "is not a regular file")
+    names = {m["name"] for m in json.loads(run_cli("models", "--json").output)}
+    assert {"with-strays", "inner-link"} <= names and not names & {"stray", "extra", "escape", "meta-link", "meta-pipe"}
+
+
+def test_import_of_a_forged_export_is_one_line(models, run_cli, tmp_path):
+    """A forger can recompute every checksum: what the files hold is still checked."""
+    out = tmp_path / "exp"
+    assert run_cli("export-embeddings", "distmult", "--format", "npy", "--out", str(out)).exit_code == 0
+    meta_path = out / "meta.json"
+    meta = json.loads(meta_path.read_text())
+
+    def forge(name: str, data: bytes, **changes) -> None:
+        (out / name).write_bytes(data)
+        meta["files"][name] = hashlib.sha256(data).hexdigest()
+        meta["checksum"] = _checksum_of(meta["files"])
+        _rewrite(meta_path, meta, **changes)
+
+    ids = (out / "entity_ids.tsv").read_bytes()
+    forge("entity_ids.tsv", b"id\tname\n0\n")  # a line without a name
+    _one_line_error(run_cli("models", "import", str(out), "--name", "f1"), "not readable as entity embeddings")
+    forge("entity_ids.tsv", ids)
+    forge("entity_embeddings.npy", b"\x93NUMPY junk")
+    _one_line_error(run_cli("models", "import", str(out), "--name", "f2"), str(out / "entity_embeddings.npy"),
+                    "not readable as entity embeddings")
+    # a dimension the vectors do not have is refused before a model of that size is built
+    stored = models["distmult"]
+    array = np.zeros((len(stored.entity_to_id), 8), np.float32)
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    forge("entity_embeddings.npy", buffer.getvalue(),
+          training={**meta["training"], "embedding_dim": 4096})
+    _one_line_error(run_cli("models", "import", str(out), "--name", "f3"), "'training' says dimension 4096, the embeddings have 8")
+    _rewrite(meta_path, meta, dim="8")
+    _one_line_error(run_cli("models", "import", str(out), "--name", "f4"), "'dim' is not a positive whole number")
+
+
+def _checksum_of(files: dict) -> str:
+    return hashlib.sha256("".join(f"{n} {files[n]}\n" for n in sorted(files)).encode()).hexdigest()
+
+
+def _rewrite(path: Path, meta: dict, **changes) -> None:
+    path.write_text(json.dumps({**meta, **changes}))

@@ -121,8 +121,11 @@ def test_reads_equal_the_library(service, kg):
     assert ok(service.get("/models")) == akg.models().to_dict()
     try:
         expected = kg.label_sets().to_dict()
-    except AkgError as e:  # no SALT mapping here: the same error, as a 400
-        assert refused(service.get("/labels"), 400) == str(e)
+    except AkgError as e:  # no SALT mapping here: the same error, as a 400, naming the folder by its setting
+        from service.app import hide_paths, server_paths
+
+        message = refused(service.get("/labels"), 400)
+        assert message == hide_paths(str(e), server_paths(kg.settings)) and str(kg.settings.home) not in message
     else:
         assert ok(service.get("/labels")) == expected
 
@@ -320,6 +323,61 @@ def test_classify_equals_the_library(service, kg, clap_dir, tmp_path):
     assert same(json.loads(json.dumps(again.to_dict()["clips"], default=str))) == same(got["clips"])
 
 
+def _float_wav(samples) -> bytes:
+    import io
+
+    import numpy as np
+
+    out = io.BytesIO()
+    sf.write(out, np.asarray(samples, np.float32), 48000, format="WAV", subtype="FLOAT")
+    return out.getvalue()
+
+
+def test_errors_name_what_the_client_sent_never_the_servers_files(service, kg, server_env, clap_dir, tmp_path):
+    home = str(server_env.home)
+
+    def private(message: str) -> bool:
+        return any(p in message for p in (home, "akg-serve-", "/tmp", str(clap_dir)))
+
+    # a clip whose header is fine but whose samples are not numbers: it cannot be used, so the request fails
+    # (400, it used to be a 200 with the error inside), named as the client named it
+    nan = {"clip": ("my clip.wav", _float_wav([float("nan")] * 4800), "audio/wav")}
+    for path, form in (("/tag", {"k": "3"}), ("/search/clip", {"captions": "a dog\nrain"}),
+                       ("/classify", {"label_list": "dog\ncat"})):
+        message = refused(service.post(path, files=nan, data=form), 400)
+        assert message == "my clip.wav: contains NaN or infinite samples", (path, message)
+    # a folder in the upload's name is not the server's business either
+    message = refused(service.post("/tag", files={"clip": ("../../etc/x.wav", nan["clip"][1], "audio/wav")}), 400)
+    assert message == "x.wav: contains NaN or infinite samples"
+    # an unknown index: named, with the indexes there are, under AKG_HOME rather than the folder itself
+    message = refused(service.post("/search", json={"text": "dog", "index": "nope"}), 404)
+    assert message.startswith("no index named 'nope' under AKG_HOME/indexes") and not private(message), message
+    # a broken model's problem on /ready says what is wrong, not where the server keeps it
+    broken = Path(home) / "models" / "broken-one"
+    broken.mkdir(parents=True)
+    try:
+        (broken / "config.json").write_text("{not json")
+        r = service.get("/ready")
+        assert r.status_code == 503
+        problems = r.json()["problems"]
+        assert any(p.startswith("model broken-one: ") for p in problems), problems
+        assert not any(private(p) for p in problems), problems
+    finally:
+        shutil.rmtree(broken)
+    assert ok(service.get("/ready"))["ready"]
+
+
+def test_the_servers_folders_are_named_by_their_settings(tmp_path):
+    from akg.config import Settings
+    from service.app import hide_paths, server_paths
+
+    home, clap = tmp_path / "home", tmp_path / "home" / "clap"
+    settings = Settings.from_env(overrides={"AKG_HOME": str(home), "AKG_CLAP_MODEL": str(clap), "AKG_PASSWORD": "x"})
+    paths = server_paths(settings)
+    assert hide_paths(f"{clap}/config.json: bad; '{home}/indexes/x' ({home}) {home}2/y {home}", paths) == \
+        f"AKG_CLAP_MODEL/config.json: bad; 'AKG_HOME/indexes/x' (AKG_HOME) {home}2/y AKG_HOME"
+
+
 # --- faults ----------------------------------------------------------------------------------------
 
 def test_an_unreachable_graph_is_a_quick_503_that_says_what_to_check(tmp_path):
@@ -469,6 +527,41 @@ def test_search_and_tag_equal_the_library(service, kg, clap_dir, server_env, tmp
     found = ok(service.post("/search/clip", files=upload, data={"captions": captions, "k": "2", "use_kge": "false"}))
     direct = akg.search(kg, clip=folder / "t1.wav", captions=captions.split("\n")[:3], clap=clap_dir, k=2, use_kge=False)
     assert same_up_to(found["hits"], json.loads(json.dumps(direct.to_dict()["hits"]))) and found["clip"] == "t1.wav"
+
+
+def test_search_keeps_its_index_and_enricher_until_the_index_changes(service, kg, clap_dir, server_env, tmp_path):
+    from akg import api
+
+    folder = tmp_path / "collection"
+    folder.mkdir()
+    for i, freq in enumerate((300, 700)):
+        sf.write(folder / f"t{i}.wav", tone(freq, 2), 48000)
+    akg.index(folder, name="warm", clap=clap_dir, settings=server_env)
+    key = (str(server_env.home), "warm")
+
+    def hits(text: str) -> list[str]:  # through the service: its own process, its own caches
+        return [h["clip"] for h in ok(service.post("/search", json={"text": text, "index": "warm", "k": 10}))["hits"]]
+
+    assert sorted(hits("dog barking")) == sorted(str(folder / f"t{i}.wav") for i in range(2))
+    # in this process, the library's: the second search loads neither the index nor the enricher again
+    def enrichers() -> list:  # each kept with the lock that lends it to one call at a time
+        return [enricher for enricher, _lock in kg._enrichers._answers.values()]
+
+    before = enrichers()  # (earlier tests' searches, with other settings)
+    first = akg.search(kg, "dog barking", index="warm", clap=clap_dir, k=10)
+    index, kept = api._INDEXES[key][1], enrichers()
+    made = [e for e in kept if all(e is not b for b in before)]
+    assert len(made) == 1 and made[0].predictor is not None  # with the KGE model
+    second = akg.search(kg, "rain on a roof", index="warm", clap=clap_dir, k=10)
+    assert api._INDEXES[key][1] is index and all(a is b for a, b in zip(enrichers(), kept, strict=True))
+    assert first["clips"] == second["clips"] == 2
+    # `akg index` again with a new clip: the very next search sees it, in the service and here
+    sf.write(folder / "t2.wav", tone(1500, 2), 48000)
+    akg.index(folder, name="warm", clap=clap_dir, settings=server_env)
+    assert str(folder / "t2.wav") in hits("dog barking")
+    third = akg.search(kg, "dog barking", index="warm", clap=clap_dir, k=10)
+    assert third["clips"] == 3 and str(folder / "t2.wav") in [h["clip"] for h in third["hits"]]
+    assert api._INDEXES[key][1] is not index and any(e is made[0] for e in enrichers())  # the graph is the same
 
 
 def same_up_to(a, b, tol: float = 1e-5) -> bool:

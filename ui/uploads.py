@@ -22,15 +22,15 @@ AUDIO_DIR_ENV = "AKG_AUDIO_DIR"
 MAX_LISTED = 500
 
 
-def _display_name(name: str) -> str:
-    """The uploaded file's own name, without any folders and control characters."""
+def display_name(name: str) -> str:
+    """The uploaded file's own name, without any folders and control characters: how messages name it."""
     base = re.split(r"[\\/]", name or "")[-1]
     return "".join(ch for ch in base if ch.isprintable()).strip() or "upload"
 
 
 def stage_upload(name: str, data: bytes, folder: Path, *, max_bytes: int = MAX_UPLOAD_BYTES) -> Path:
     """Check an uploaded clip and write it under `folder`; AudioError (naming `name`) if it is refused."""
-    shown = _display_name(name)
+    shown = display_name(name)
     ext = Path(shown).suffix.lower().lstrip(".")
     if ext not in UPLOAD_TYPES:
         kind = f"'.{ext}'" if ext else "no extension"

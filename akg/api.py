@@ -845,7 +845,7 @@ def search(kg: KnowledgeGraph, text: str | None = None, *, index: str | None = N
     The index and what the graph adds are kept for the next search until the index is rebuilt or the
     graph or a model changes."""
     from reasoning.classify import DEFAULT_MAX_SECONDS
-    from retrieval.search import search_clip, search_text
+    from retrieval.search import check_query, search_clip, search_text
     from retrieval.session import embed_one
     from retrieval.workflows import read_captions
 
@@ -857,11 +857,13 @@ def search(kg: KnowledgeGraph, text: str | None = None, *, index: str | None = N
         raise InputError("a text search needs an index: --index NAME (made by `akg index`)")
     if text is None and captions is None:
         raise InputError("a clip search needs a caption set: --captions CSV")
+    check_query(text=text, k=k)
     # What the caller named is checked before the CLAP model loads: the index, or the captions.
     if text is not None:
         idx = _collection_index(kg.settings.home, index)
     else:
-        texts = read_captions(Path(captions)) if isinstance(captions, (str, Path)) else list(captions)
+        texts = (read_captions(Path(captions)) if isinstance(captions, (str, Path))
+                 else check_query(captions=captions, k=k))
     spec = _encoder_spec(clap, device, allow_download)
     encoder = _encoder(spec)
 

@@ -130,10 +130,9 @@ def _current_generation(current: Path, name: str, home: Path) -> Path:
         if not (gen.startswith("gen-") and gen[4:].isdigit() and gen[4:].isascii()):  # never a path elsewhere
             raise ValueError(f"CURRENT names {gen[:40]!r}, not a generation")
         return current.parent / gen
-    except FileNotFoundError:  # removed since require_index looked: say so as it would
-        require_index(home, name)
-        raise
     except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+        if isinstance(e, FileNotFoundError):  # removed since require_index looked: say so as it would
+            require_index(home, name)
         raise InputError(f"the index {name!r} is damaged ({e}): build it again with "
                          "`akg index AUDIO_DIR --name NAME --rebuild`", file=str(current)) from None
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import threading
 from collections.abc import Iterable, Sequence
@@ -845,46 +846,25 @@ def search(kg: KnowledgeGraph, text: str | None = None, *, index: str | None = N
     The index and what the graph adds are kept for the next search until the index is rebuilt or the
     graph or a model changes."""
     from reasoning.classify import DEFAULT_MAX_SECONDS
-    from retrieval.search import check_query, search_clip, search_text
-    from retrieval.session import embed_one
     from retrieval.workflows import read_captions
+    from retrieval.workflows import search as run
 
-    # The checks and answers of retrieval.workflows.search (what `akg search` runs once), over the index
-    # and enricher this process keeps.
-    if (text is None) == (clip is None):
-        raise InputError("search either a TEXT in an index (--index), or a clip (--clip) among captions (--captions)")
-    if text is not None and not index:
-        raise InputError("a text search needs an index: --index NAME (made by `akg index`)")
-    if text is None and captions is None:
-        raise InputError("a clip search needs a caption set: --captions CSV")
-    check_query(text=text, k=k)
-    # What the caller named is checked before the CLAP model loads: the index, or the captions.
-    if text is not None:
-        idx = _collection_index(kg.settings.home, index)
-    else:
-        texts = (read_captions(Path(captions)) if isinstance(captions, (str, Path))
-                 else check_query(captions=captions, k=k))
+    # What the caller named is checked before the CLAP model loads (seconds): the index, or the captions.
+    if text is not None and index:
+        _collection_index(kg.settings.home, index)
+    if clip is not None and isinstance(captions, (str, Path)):
+        captions = read_captions(Path(captions))
     spec = _encoder_spec(clap, device, allow_download)
-    encoder = _encoder(spec)
-
-    def enricher():
-        return _retrieval_enricher(kg, spec, enrich=_enrich(relations, top_m, None, None),
-                                   granularities=_granularities(granularities), nearest=nearest,
-                                   min_similarity=min_similarity, kge_model=kge_model, use_kge=use_kge)
-
-    fusion_settings = _retrieval_fusion(fusion, temperature)
-    if text is not None:
-        idx.check_encoder(encoder.identity)
-        with enricher() as e:
-            result = search_text(idx, e, text, k=k, fusion=fusion_settings)
-        return Report({"index": index, "clips": len(idx), "encoder": encoder.identity, **result.as_dict()},
-                      table="hits")
-    emb = embed_one(encoder, kg.settings, Path(clip), max_seconds=DEFAULT_MAX_SECONDS if max_seconds is None
-                    else max_seconds)
-    with enricher() as e:
-        result = search_clip(emb, texts, e, k=k, fusion=fusion_settings)
-    return Report({"clip": str(clip), "captions": len(texts), "encoder": encoder.identity, **result.as_dict()},
-                  table="hits")
+    enrich = _enrich(relations, top_m, None, None)
+    out = run(kg.graph, kg.settings, _encoder(spec), text=text, index=index,
+              clip=Path(clip) if clip is not None else None, captions=captions, k=k,
+              fusion=_retrieval_fusion(fusion, temperature), enrich=enrich,
+              granularities=_granularities(granularities), nearest=nearest, min_similarity=min_similarity,
+              kge_model=kge_model, use_kge=use_kge,
+              max_seconds=DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds,
+              load=_collection_index, enricher=functools.partial(_retrieval_enricher, kg, spec, enrich=enrich,
+                                                                 kge_model=kge_model, use_kge=use_kge))
+    return Report(out, table="hits")
 
 
 def tag(kg: KnowledgeGraph, clips: str | Path | Sequence[str | Path], *, k: int = 10, clap: str | Path | None = None,
@@ -895,28 +875,19 @@ def tag(kg: KnowledgeGraph, clips: str | Path | Sequence[str | Path], *, k: int 
     where it occurs (as `akg tag`); one row per clip and tag (a clip that cannot be read: a row with its error).
     What the graph adds is kept for the next call until the graph or a model changes."""
     from reasoning.classify import DEFAULT_MAX_SECONDS
-    from reasoning.refine import AudioEmbeddingCache, embed_clips
-    from reasoning.workflows import cache_root
-    from retrieval.knowledge import GRANULARITIES
-    from retrieval.search import tag_clip
+    from retrieval.workflows import tag as run
 
     if isinstance(clips, (str, Path)):
         clips = [clips]
     spec = _encoder_spec(clap, device, allow_download)
-    encoder = _encoder(spec)
-    fusion_settings = _retrieval_fusion(fusion, temperature)
-    cache = AudioEmbeddingCache(cache_root(kg.settings) / "audio", encoder.identity)
-    outcomes = embed_clips(encoder, [Path(c) for c in clips], cache,
-                           max_seconds=DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
-    rows = []
-    # As retrieval.workflows.tag (what `akg tag` runs once), over the enricher this process keeps.
-    with _retrieval_enricher(kg, spec, enrich=_enrich(relations, top_m, None, None), granularities=GRANULARITIES,
-                             nearest=2, min_similarity=0.5, kge_model=kge_model, use_kge=use_kge) as enricher:
-        for o in outcomes:
-            if o.error:
-                rows.append({"clip": o.path, "error": o.error})
-            else:
-                rows += [{"clip": o.path, **t} for t in tag_clip(o.embedding, enricher, k=k, fusion=fusion_settings)]
+    enrich = _enrich(relations, top_m, None, None)
+    out = run(kg.graph, kg.settings, _encoder(spec), [Path(c) for c in clips], k=k,
+              fusion=_retrieval_fusion(fusion, temperature), enrich=enrich, kge_model=kge_model, use_kge=use_kge,
+              max_seconds=DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds,
+              enricher=functools.partial(_retrieval_enricher, kg, spec, enrich=enrich, kge_model=kge_model,
+                                         use_kge=use_kge))
+    rows = [{"clip": o["clip"], "error": o["error"]} if "error" in o else {"clip": o["clip"], **t}
+            for o in out for t in ([None] if "error" in o else o["tags"])]
     return Table(rows, ["clip", "rank", "entity", "score", "baseline_rank", "change", "parents", "occurs_in",
                         "moved_by", "error"])
 

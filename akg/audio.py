@@ -76,13 +76,20 @@ def check_max_seconds(value) -> float:
     return float(value)
 
 
+def _placeholder(size: int) -> bool:
+    """A RIFF or data size that a program writing to a pipe puts in the header, not knowing the length:
+    0, 0xFFFFFFFF (libsndfile, ffmpeg), 0x7FFFFFFF (arecord), 0x7FFFF000 (sox). Such a file is whole
+    whatever it holds, so it is never called truncated."""
+    return size == 0 or size >= 0x7FFFF000
+
+
 def _declared_wav_frames(path: Path) -> int | None:
     """The frames a WAV file's `data` chunk announces, from its header; None when it does not say
     (not RIFF/WAVE, or a streamed file with a placeholder size). libsndfile quietly shortens its
     count to what the file holds, so a truncated file is only seen by reading the header here."""
     with open(path, "rb") as f:
         head = f.read(1 << 16)  # the chunks before `data` (fmt, LIST, ...) are small
-    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE" or _placeholder(int.from_bytes(head[4:8], "little")):
         return None
     pos, align = 12, 0
     while pos + 8 <= len(head):
@@ -90,7 +97,7 @@ def _declared_wav_frames(path: Path) -> int | None:
         if chunk == b"fmt " and pos + 22 <= len(head):
             align = int.from_bytes(head[pos + 20:pos + 22], "little")  # bytes per frame
         if chunk == b"data":
-            return size // align if align and size not in (0, 0xFFFFFFFF) else None
+            return size // align if align and not _placeholder(size) else None
         pos += 8 + size + (size & 1)
     return None
 

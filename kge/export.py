@@ -341,7 +341,7 @@ def _read_set(folder: Path, contents: dict[str, bytes], kind: str, meta: dict) -
         vectors = vectors.astype(np.complex64 if meta["complex"] else np.float32)
     except (ValueError, TypeError, IndexError, KeyError, UnicodeDecodeError, OSError) as e:
         # the checksums say the files are as exported, not that whoever exported them wrote them well
-        raise InputError(f"not readable as {kind} embeddings ({type(e).__name__}: {str(e).splitlines()[0][:200]})",
+        raise InputError(f"not readable as {kind} embeddings ({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})",
                          file=str(folder / first)) from None
     rows = meta["entities"] if kind == "entity" else meta["relation_rows"]
     if vectors.shape != (rows, meta["dim"]) or len(names) != rows:

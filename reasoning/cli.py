@@ -72,7 +72,7 @@ def _specs(backend, model, checkpoint, fusion, audio_model, device, allow_downlo
 @enrich_options
 @fusion_options
 @click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True,
-              callback=max_seconds_checked, help="Refuse longer clips.")
+              callback=max_seconds_checked, help="Refuse longer clips (above 0, at most 3600).")
 @click.option("--explain/--no-explain", default=True, show_default=True, help="Show the prompts that moved each label.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def classify(clips, backend, model, checkpoint, fusion, audio_model, device, allow_download, labels, relations,

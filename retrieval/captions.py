@@ -90,19 +90,20 @@ def read_caption_file(path: Path, audio_dir: Path | None = None) -> CaptionFile:
         raise InputError(f"unrecognised columns {columns}: expected Clotho (file_name, caption_1..caption_5), "
                          "AudioCaps (audiocap_id, youtube_id, start_time, caption) or a caption column",
                          file=str(path), line=1)
+    for line, fields in body:  # every layout: an unquoted comma would cut a caption or shift the columns
+        if len(fields) != len(columns):
+            raise InputError(f"{len(fields)} fields where the header has {len(columns)} (a caption with a comma "
+                             "must be quoted)", file=str(path), line=line)
     out = CaptionFile(layout)
     if layout == "captions":
         at = columns.index("caption")
-        out.captions = [Caption(r[at].strip(), -1) for _, r in body if at < len(r) and r[at].strip()]
+        out.captions = [Caption(r[at].strip(), -1) for _, r in body if r[at].strip()]
         if not out.captions:
             raise InputError("the file lists no captions", file=str(path))
         return out
     clip_of: dict[str, int] = {}
     seen: dict[str, int] = {}   # Clotho file_name or AudioCaps audiocap_id -> the line that gave it
     for line, fields in body:
-        if len(fields) != len(columns):
-            raise InputError(f"{len(fields)} fields where the header has {len(columns)} (a caption with a comma "
-                             "must be quoted)", file=str(path), line=line)
         r = {c: f.strip() for c, f in zip(columns, fields)}
         if layout == "clotho":
             key = r["file_name"]

@@ -27,7 +27,7 @@ def knowledge_options(f):
         click.option("--temperature", type=float, default=DEFAULT_FUSION.temperature, show_default=True),
         click.option("-k", "k", type=click.IntRange(min=1), default=DEFAULT_K, show_default=True, help="Results."),
         click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True,
-              callback=max_seconds_checked, help="Refuse longer clips."),
+              callback=max_seconds_checked, help="Refuse longer clips (above 0, at most 3600)."),
         click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON."),
     ]):
         f = opt(f)
@@ -62,11 +62,11 @@ def _fusion(method, temperature):
 @click.argument("audio_dir", type=click.Path(path_type=Path))
 @click.option("--name", help="The index's name (default: the folder's name).")
 @encoder_options
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes embedding clips.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes embedding clips (more than the cores are capped, with a warning).")
 @click.option("--ray", "ray", metavar="auto|ADDRESS", help="Embed on a Ray cluster (auto: the running one, else a local runtime).")
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True, help="Clips per batch (the unit a crash can lose).")
 @click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True,
-              callback=max_seconds_checked, help="Refuse longer clips.")
+              callback=max_seconds_checked, help="Refuse longer clips (above 0, at most 3600).")
 @click.option("--rebuild", is_flag=True, help="Start afresh (required to change the encoder of an index).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def index(audio_dir, name, backend, model, checkpoint, fusion, audio_model, device, allow_download, workers, ray,

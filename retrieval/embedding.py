@@ -42,12 +42,18 @@ class BatchResult:
     encoder: str = ""                                              # the identity of the encoder that embedded them
 
 
+def check_workers(requested) -> int:
+    """--workers as a caller gave it (also with --ray, which ignores it): a whole number of at least 1."""
+    if not isinstance(requested, int) or isinstance(requested, bool) or requested < 1:
+        raise InputError(f"--workers must be a whole number of at least 1, not {requested!r}")
+    return requested
+
+
 def local_workers(requested: int) -> tuple[int, str | None]:
     """How many local processes to start for `--workers requested`: at most one per core this process
     may use (more only queue on the same cores, each holding a model in memory), with a note saying
     so. A cap, never an error: `--workers 2` in a script must also run on a one-core machine."""
-    if not isinstance(requested, int) or isinstance(requested, bool) or requested < 1:
-        raise InputError(f"--workers must be a whole number of at least 1, not {requested!r}")
+    check_workers(requested)
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -87,8 +93,7 @@ def embed_files(encoder, spec, paths: Sequence[str], *, workers: int = 1, ray: s
     `encoder` is the loaded encoder (used in-process, and whose identity every worker must match)."""
     from akg.audio import check_max_seconds
 
-    if workers < 1:
-        raise InputError("--workers must be at least 1")
+    check_workers(workers)
     check_max_seconds(max_seconds)
     groups = batches_of(list(paths), batch)
     if not groups:
@@ -125,9 +130,8 @@ def _ctrl_c_ignored():
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+    finally:  # None: a handler set outside Python, which cannot be put back; the default is the nearest
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
 
 
 def _worker_init(spec) -> None:

@@ -257,7 +257,7 @@ def _build(home, name, audio_dir, files, encoder, spec, *, workers, ray, batch, 
            on_total, progress, started) -> IndexReport:
     from akg.audio import file_sha256
     from reasoning.refine import AudioEmbeddingCache
-    from retrieval.embedding import embed_files, local_workers
+    from retrieval.embedding import check_workers, embed_files, local_workers
 
     folder = indexes_root(home) / name
     previous = None
@@ -270,6 +270,8 @@ def _build(home, name, audio_dir, files, encoder, spec, *, workers, ray, batch, 
     if ray is None:  # a Ray cluster has its own resources: `workers` actors there are not capped by this machine
         workers, note = local_workers(workers)
         report.warnings += [note] if note else []
+    else:
+        check_workers(workers)
     old = {}  # relative path -> (file entry, vector); and content hash -> vector
     by_hash = {}
     if previous is not None:

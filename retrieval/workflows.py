@@ -86,7 +86,7 @@ def search(graph, settings: Settings, encoder, *, text: str | None = None, index
         return {"index": index, "clips": len(idx), "encoder": encoder.identity, **result.as_dict()}
     if captions is None:
         raise InputError("a clip search needs a caption set: --captions CSV")
-    texts = read_captions(captions) if isinstance(captions, (str, Path)) else check_query(captions=captions, k=k)
+    texts = check_query(captions=read_captions(captions) if isinstance(captions, (str, Path)) else captions, k=k)
     emb = embed_one(encoder, settings, Path(clip), max_seconds=max_seconds)
     with lend(granularities=granularities, nearest=nearest, min_similarity=min_similarity) as e:
         result = search_clip(emb, texts, e, k=k, fusion=fusion)

@@ -409,10 +409,13 @@ def test_a_wav_cut_short_is_refused_as_truncated(tmp_path):
         load_audio(cut, 16000)
     assert_names(err, cut, "truncated: the header announces 2.00 s of audio, the file holds 0.50 s")
     assert len(load_audio(whole, 16000)) == 32000
-    # A streamed WAV (data size left as a placeholder) says nothing about its length: it is read as it is.
-    streamed = tmp_path / "streamed.wav"
-    streamed.write_bytes(data[:40] + b"\xff\xff\xff\xff" + data[44: 44 + 16000])
-    assert len(load_audio(streamed, 16000)) == 8000
+    # A streamed WAV (sizes left as the placeholder its writer uses: libsndfile/ffmpeg, arecord, sox, or
+    # only the RIFF size) says nothing about its length: it is read as it is.
+    for riff, size in [(b"\xff\xff\xff\xff", b"\xff\xff\xff\xff"), (b"\xff\xff\xff\x7f", b"\xff\xff\xff\x7f"),
+                       (b"\x00\xf0\xff\x7f", b"\x00\xf0\xff\x7f"), (b"\x00\x00\x00\x00", data[40:44])]:
+        streamed = tmp_path / "streamed.wav"
+        streamed.write_bytes(data[:4] + riff + data[8:40] + size + data[44: 44 + 16000])
+        assert len(load_audio(streamed, 16000)) == 8000, (riff, size)
 
 
 @needs_mp3

@@ -10,7 +10,9 @@ import math
 import re
 import os
 import shutil
+import signal
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -460,6 +462,19 @@ def test_caption_files_are_read_strictly(tmp_path, collection, clap_dir, run_cli
     assert not (tmp_path / "eval" / "results.csv").exists()
 
 
+def test_a_plain_caption_column_is_read_as_strictly(tmp_path):
+    """An unquoted comma in a one-column caption file cut the caption short ('a dog'), without a word."""
+    from akg.errors import InputError
+    from retrieval.captions import read_caption_file
+
+    meta = tmp_path / "captions.csv"
+    meta.write_text("caption\na dog, barking\nrain\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"captions\.csv, line 2: 2 fields where the header has 1"):
+        read_caption_file(meta)
+    meta.write_text('caption\n"a dog, barking"\nrain\n', encoding="utf-8")
+    assert [c.text for c in read_caption_file(meta).captions] == ["a dog, barking", "rain"]
+
+
 def test_two_runs_on_one_index_name_do_not_mix(collection, clap_dir, tmp_path, run_cli, monkeypatch):
     """Two runs on one name picked the same new generation folder and removed each other's files (one
     failed with 'cannot write the index', or CURRENT was left naming a removed folder): now the second is
@@ -526,6 +541,15 @@ def _workers_of(pid: int) -> set[int]:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists() or len(os.sched_getaffinity(0)) < 2,
                     reason="watches two worker processes in /proc (Linux, two cores)")
+def _ignores_sigint(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:"))
+    return bool(int(mask, 16) & (1 << (signal.SIGINT - 1)))
+
+
 def test_ctrl_c_during_an_index_with_workers_is_one_line(collection, clap_dir, tmp_path):
     """Ctrl-C in a terminal reaches the whole process group: every spawned worker printed a
     KeyboardInterrupt traceback (and the pool's thread an InvalidStateError). Now the workers ignore
@@ -537,15 +561,20 @@ def test_ctrl_c_during_an_index_with_workers_is_one_line(collection, clap_dir, t
     argv = [str(Path(sys.executable).parent / "akg"), "index", str(collection), "--name", "tones", "--batch", "1"]
     proc = subprocess.Popen([*argv, "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
-    workers = set()
-    while proc.poll() is None and len(workers) < 2:  # both spawned (they then load torch for seconds)
+    workers, deadline = set(), time.monotonic() + 300
+    # Both workers spawned (they then load torch for seconds), and the command listening for Ctrl-C again:
+    # it ignores SIGINT while it spawns them (its SigIgn mask in /proc has SIGINT's bit, 0x2, set).
+    while proc.poll() is None and (len(workers) < 2 or _ignores_sigint(proc.pid)) and time.monotonic() < deadline:
         workers = _workers_of(proc.pid)
-    while proc.poll() is None:  # Ctrl-C, as a terminal sends it to the group
+        time.sleep(0.01)
+    while proc.poll() is None and time.monotonic() < deadline:  # Ctrl-C, as a terminal sends it to the group
         os.killpg(proc.pid, signal.SIGINT)
         try:  # again only if it was missed (one sent while the workers spawn is ignored): a rare retry
             proc.wait(20)
         except subprocess.TimeoutExpired:
             pass
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
     out, err = proc.communicate()
     assert workers and proc.returncode == 1, (proc.returncode, err)
     assert err.startswith("Error: interrupted") and len(err.splitlines()) == 1, err
@@ -567,9 +596,13 @@ def test_more_workers_than_cores_is_capped_with_a_note(indexed, collection, clap
     assert n == cores and f"--workers {cores + 1}: this machine has {cores} core(s)" in note
     from akg.errors import InputError
 
+    from retrieval.embedding import check_workers
+
     for bad in (0, "2", True, 1.5):  # the library's callers: one clear error, not a TypeError from a comparison
         with pytest.raises(InputError, match="--workers must be a whole number"):
             local_workers(bad)
+        with pytest.raises(InputError, match="--workers must be a whole number"):
+            check_workers(bad)  # what a --ray run checks, where the core count caps nothing
     # Through the command (every clip known already, so nothing is spawned): a warning, never an error.
     res = run_cli("index", str(collection), "--name", "tones", "--model", str(clap_dir), "--batch", "3",
                   "--workers", "1000", "--json")

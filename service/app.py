@@ -237,21 +237,35 @@ def install_error_handlers(app: FastAPI, debug: bool, paths: list[tuple[re.Patte
 
 # --- what an answer may say about the server's disk ------------------------------------------------
 
+# A match starts a path: at the message's start or after a space, quote, bracket or separator, never
+# inside a longer path ("/data" in "/mnt/data/x.wav"). It ends one: before '/', a space, quote, bracket or
+# separator, or a '.' that ends a sentence ("under /data."), never inside a longer name ("/data2",
+# "/data.bak"). Anything else is left as it is: a rare leak of a path written oddly is a smaller harm
+# than a garbled message.
+_STARTS = r"(?<![^\s'\"`(\[{<=:,;])"
+_ENDS = r"(?=$|[/\s'\"`,;:)\]}>]|\.(?:$|[\s'\"`)\]}>]))"
+
+
 def server_paths(settings: Settings) -> list[tuple[re.Pattern, str]]:
     """The service's own folders, each with the setting that names it: an error shows `AKG_HOME/indexes`,
     which tells an operator where to look, instead of where the server keeps its files (a client has
-    no business knowing). Longest first, so that a folder inside another keeps its own name."""
+    no business knowing). Longest first, so that a folder inside another keeps its own name.
+
+    Only absolute forms are patterns (and '~/...' as given, which the library may echo): a relative value
+    ("labels", or a hub id such as "laion/clap-htsat-unfused" in AKG_CLAP_MODEL) is also an ordinary word
+    of a message, and says nothing about the server's disk; its resolved form (under the service's
+    working folder) is hidden."""
     named = [("AKG_CLAP_MODEL", settings.clap_model), ("AKG_CLAP_CHECKPOINT", settings.clap_checkpoint),
              ("AKG_LABEL_SETS_DIR", settings.label_sets_dir), ("AKG_DATA_DIR", settings.data_dir),
              ("AKG_AUDIO_DIR", settings.audio_dir), ("AKG_HOME", settings.home)]
     found: dict[str, str] = {}
     for name, where in named:
         if where:
-            for form in (str(where), str(Path(where).expanduser().resolve())):
-                if len(form.rstrip("/")) > 1:
+            given = os.path.expanduser(str(where))
+            for form in (str(where), given, str(Path(given)), str(Path(given).resolve())):
+                if (os.path.isabs(form) or form.startswith("~/")) and len(form.rstrip("/")) > 1:
                     found.setdefault(form.rstrip("/"), name)
-    # a whole path or its start, never part of a longer name ("/srv/akg" in "/srv/akg2")
-    return [(re.compile(re.escape(where) + r"(?![^/\s'\",;:)\]}])"), name)
+    return [(re.compile(_STARTS + re.escape(where) + _ENDS), name)
             for where, name in sorted(found.items(), key=lambda item: -len(item[0]))]
 
 

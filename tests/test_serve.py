@@ -376,6 +376,19 @@ def test_the_servers_folders_are_named_by_their_settings(tmp_path):
     paths = server_paths(settings)
     assert hide_paths(f"{clap}/config.json: bad; '{home}/indexes/x' ({home}) {home}2/y {home}", paths) == \
         f"AKG_CLAP_MODEL/config.json: bad; 'AKG_HOME/indexes/x' (AKG_HOME) {home}2/y AKG_HOME"
+    # a folder that ends a sentence is hidden; one inside a longer path, or a longer name, is another folder
+    assert hide_paths(f"no index under {home}. cannot read /mnt{home}/x.wav or {home}.bak/y", paths) == \
+        f"no index under AKG_HOME. cannot read /mnt{home}/x.wav or {home}.bak/y"
+    # relative values are words of a message too: only their absolute (resolved) forms are the server's
+    settings = Settings.from_env(overrides={"AKG_HOME": str(home), "AKG_LABEL_SETS_DIR": "labels",
+                                            "AKG_AUDIO_DIR": "audio", "AKG_CLAP_MODEL": "laion/clap-htsat-unfused",
+                                            "AKG_CLAP_CHECKPOINT": "~/ckpt/clap.pt", "AKG_PASSWORD": "x"})
+    paths = server_paths(settings)
+    for message in ("give labels (a label set key) or label_list, not both", "x.wav: corrupt or not an audio file",
+                    "cannot load laion/clap-htsat-unfused from the hub"):
+        assert hide_paths(message, paths) == message
+    assert hide_paths(f"{Path.cwd()}/labels/x.txt: empty", paths) == "AKG_LABEL_SETS_DIR/x.txt: empty"
+    assert hide_paths("no checkpoint at ~/ckpt/clap.pt", paths) == "no checkpoint at AKG_CLAP_CHECKPOINT"  # as given
 
 
 # --- faults ----------------------------------------------------------------------------------------

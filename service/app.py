@@ -229,10 +229,25 @@ def install_error_handlers(app: FastAPI, debug: bool, paths: list[tuple[re.Patte
             import traceback
 
             traceback.print_exc()
-        # An OSError's text names the file it failed on: what went wrong is said, where is left to the log.
-        what = e.strerror if isinstance(e, OSError) and e.strerror else hide_paths(str(e), paths)
-        return JSONResponse({"error": one_line(f"unexpected {type(e).__name__}: {what} (the service's log has more "
-                                               "with AKG_DEBUG=1; please report it)")}, 500)
+        kind = e.kind if isinstance(e, Unforeseen) else type(e).__name__
+        return JSONResponse({"error": one_line(f"unexpected {kind}: {hide_paths(what_failed(e), paths)} (the service's "
+                                               "log has more with AKG_DEBUG=1; please report it)")}, 500)
+
+
+def what_failed(e: Exception) -> str:
+    """An unforeseen error's text for a client. An OSError's text names the file it failed on, which may be
+    anywhere on the server: what went wrong is said, where is left to the log."""
+    return e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+
+
+class Unforeseen(Exception):
+    """An unforeseen error (`kind`, its type's name) while the library read a staged upload, its text
+    already naming the caller's files as the caller sent them: the 500 handler shows it as it shows the
+    original (whose traceback, chained, is in the log)."""
+
+    def __init__(self, original: Exception, text: str):
+        super().__init__(text)
+        self.kind = type(original).__name__
 
 
 # --- what an answer may say about the server's disk ------------------------------------------------
@@ -312,7 +327,8 @@ class StagedUpload:
 @asynccontextmanager
 async def staged_upload(clip: UploadFile):
     """Check and stage an uploaded clip (the explorer's rules: ui.uploads) in a temporary folder that is
-    removed afterwards; an AkgError raised inside names the caller's files as the caller sent them."""
+    removed afterwards; any error raised inside names the caller's files as the caller sent them, never
+    the temporary folder (an unforeseen one is still a 500, as Unforeseen)."""
     from ui.uploads import display_name
 
     data = await clip.read(_max_upload() + 1)
@@ -321,9 +337,15 @@ async def staged_upload(clip: UploadFile):
         try:
             upload.stage(data)
             yield upload
+        except HTTPException:
+            raise  # the service's own answer, about the request, not the files
         except AkgError as e:
             e.args = (upload.hide(str(e)),)
             raise
+        except Exception as e:
+            # the library may fail on the staged file in ways no one foresaw (a decoder's ValueError
+            # naming /tmp/akg-serve-.../upload-....wav): the 500 names the caller's clip instead
+            raise Unforeseen(e, upload.hide(what_failed(e))) from e
 
 
 # --- who writes ------------------------------------------------------------------------------------

@@ -391,6 +391,29 @@ def test_the_servers_folders_are_named_by_their_settings(tmp_path):
     assert hide_paths("no checkpoint at ~/ckpt/clap.pt", paths) == "no checkpoint at AKG_CLAP_CHECKPOINT"  # as given
 
 
+def test_an_unforeseen_error_about_an_upload_names_the_clip_as_sent(tmp_path, monkeypatch):
+    """Not an AkgError (a decoder's ValueError naming the staged file): still a 500, with the caller's name."""
+    from fastapi.testclient import TestClient
+
+    from akg.config import Settings
+    from service.app import create_app
+
+    app = create_app(Settings.from_env(overrides={"AKG_HOME": str(tmp_path), "AKG_PASSWORD": "x"}))
+    staged = []
+
+    def tag(kg, clips, **kwargs):
+        staged.append(str(clips[0]))
+        raise ValueError(f"cannot decode {clips[0]} (in {clips[0].parent})")
+
+    monkeypatch.setattr(app.state.service, "kg", lambda: None)  # no graph needed: the library fails first
+    monkeypatch.setattr(akg, "tag", tag)
+    client = TestClient(app, raise_server_exceptions=False)  # no lifespan
+    clip = {"clip": ("my clip.wav", _float_wav([0.1] * 4800), "audio/wav")}
+    message = refused(client.post("/tag", files=clip), 500)
+    assert message.startswith("unexpected ValueError: cannot decode my clip.wav (in upload)"), message
+    assert staged and Path(staged[0]).parent.name not in message
+
+
 # --- faults ----------------------------------------------------------------------------------------
 
 def test_an_unreachable_graph_is_a_quick_503_that_says_what_to_check(tmp_path):

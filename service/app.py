@@ -229,29 +229,58 @@ def install_error_handlers(app: FastAPI, debug: bool, paths: list[tuple[re.Patte
             import traceback
 
             traceback.print_exc()
-        # An OSError's text names the file it failed on: what went wrong is said, where is left to the log.
-        what = e.strerror if isinstance(e, OSError) and e.strerror else hide_paths(str(e), paths)
-        return JSONResponse({"error": one_line(f"unexpected {type(e).__name__}: {what} (the service's log has more "
-                                               "with AKG_DEBUG=1; please report it)")}, 500)
+        kind = e.kind if isinstance(e, Unforeseen) else type(e).__name__
+        return JSONResponse({"error": one_line(f"unexpected {kind}: {hide_paths(what_failed(e), paths)} (the service's "
+                                               "log has more with AKG_DEBUG=1; please report it)")}, 500)
+
+
+def what_failed(e: Exception) -> str:
+    """An unforeseen error's text for a client. An OSError's text names the file it failed on, which may be
+    anywhere on the server: what went wrong is said, where is left to the log."""
+    return e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+
+
+class Unforeseen(Exception):
+    """An unforeseen error (`kind`, its type's name) while the library read a staged upload, its text
+    already naming the caller's files as the caller sent them: the 500 handler shows it as it shows the
+    original (whose traceback, chained, is in the log)."""
+
+    def __init__(self, original: Exception, text: str):
+        super().__init__(text)
+        self.kind = type(original).__name__
 
 
 # --- what an answer may say about the server's disk ------------------------------------------------
 
+# A match starts a path: at the message's start or after a space, quote, bracket or separator, never
+# inside a longer path ("/data" in "/mnt/data/x.wav"). It ends one: before '/', a space, quote, bracket or
+# separator, or a '.' that ends a sentence ("under /data."), never inside a longer name ("/data2",
+# "/data.bak"). Anything else is left as it is: a rare leak of a path written oddly is a smaller harm
+# than a garbled message.
+_STARTS = r"(?<![^\s'\"`(\[{<=:,;])"
+_ENDS = r"(?=$|[/\s'\"`,;:)\]}>]|\.(?:$|[\s'\"`)\]}>]))"
+
+
 def server_paths(settings: Settings) -> list[tuple[re.Pattern, str]]:
     """The service's own folders, each with the setting that names it: an error shows `AKG_HOME/indexes`,
     which tells an operator where to look, instead of where the server keeps its files (a client has
-    no business knowing). Longest first, so that a folder inside another keeps its own name."""
+    no business knowing). Longest first, so that a folder inside another keeps its own name.
+
+    Only absolute forms are patterns (and '~/...' as given, which the library may echo): a relative value
+    ("labels", or a hub id such as "laion/clap-htsat-unfused" in AKG_CLAP_MODEL) is also an ordinary word
+    of a message, and says nothing about the server's disk; its resolved form (under the service's
+    working folder) is hidden."""
     named = [("AKG_CLAP_MODEL", settings.clap_model), ("AKG_CLAP_CHECKPOINT", settings.clap_checkpoint),
              ("AKG_LABEL_SETS_DIR", settings.label_sets_dir), ("AKG_DATA_DIR", settings.data_dir),
              ("AKG_AUDIO_DIR", settings.audio_dir), ("AKG_HOME", settings.home)]
     found: dict[str, str] = {}
     for name, where in named:
         if where:
-            for form in (str(where), str(Path(where).expanduser().resolve())):
-                if len(form.rstrip("/")) > 1:
+            given = os.path.expanduser(str(where))
+            for form in (str(where), given, str(Path(given)), str(Path(given).resolve())):
+                if (os.path.isabs(form) or form.startswith("~/")) and len(form.rstrip("/")) > 1:
                     found.setdefault(form.rstrip("/"), name)
-    # a whole path or its start, never part of a longer name ("/srv/akg" in "/srv/akg2")
-    return [(re.compile(re.escape(where) + r"(?![^/\s'\",;:)\]}])"), name)
+    return [(re.compile(_STARTS + re.escape(where) + _ENDS), name)
             for where, name in sorted(found.items(), key=lambda item: -len(item[0]))]
 
 
@@ -298,7 +327,8 @@ class StagedUpload:
 @asynccontextmanager
 async def staged_upload(clip: UploadFile):
     """Check and stage an uploaded clip (the explorer's rules: ui.uploads) in a temporary folder that is
-    removed afterwards; an AkgError raised inside names the caller's files as the caller sent them."""
+    removed afterwards; any error raised inside names the caller's files as the caller sent them, never
+    the temporary folder (an unforeseen one is still a 500, as Unforeseen)."""
     from ui.uploads import display_name
 
     data = await clip.read(_max_upload() + 1)
@@ -307,9 +337,15 @@ async def staged_upload(clip: UploadFile):
         try:
             upload.stage(data)
             yield upload
+        except HTTPException:
+            raise  # the service's own answer, about the request, not the files
         except AkgError as e:
             e.args = (upload.hide(str(e)),)
             raise
+        except Exception as e:
+            # the library may fail on the staged file in ways no one foresaw (a decoder's ValueError
+            # naming /tmp/akg-serve-.../upload-....wav): the 500 names the caller's clip instead
+            raise Unforeseen(e, upload.hide(what_failed(e))) from e
 
 
 # --- who writes ------------------------------------------------------------------------------------

@@ -376,6 +376,42 @@ def test_the_servers_folders_are_named_by_their_settings(tmp_path):
     paths = server_paths(settings)
     assert hide_paths(f"{clap}/config.json: bad; '{home}/indexes/x' ({home}) {home}2/y {home}", paths) == \
         f"AKG_CLAP_MODEL/config.json: bad; 'AKG_HOME/indexes/x' (AKG_HOME) {home}2/y AKG_HOME"
+    # a folder that ends a sentence is hidden; one inside a longer path, or a longer name, is another folder
+    assert hide_paths(f"no index under {home}. cannot read /mnt{home}/x.wav or {home}.bak/y", paths) == \
+        f"no index under AKG_HOME. cannot read /mnt{home}/x.wav or {home}.bak/y"
+    # relative values are words of a message too: only their absolute (resolved) forms are the server's
+    settings = Settings.from_env(overrides={"AKG_HOME": str(home), "AKG_LABEL_SETS_DIR": "labels",
+                                            "AKG_AUDIO_DIR": "audio", "AKG_CLAP_MODEL": "laion/clap-htsat-unfused",
+                                            "AKG_CLAP_CHECKPOINT": "~/ckpt/clap.pt", "AKG_PASSWORD": "x"})
+    paths = server_paths(settings)
+    for message in ("give labels (a label set key) or label_list, not both", "x.wav: corrupt or not an audio file",
+                    "cannot load laion/clap-htsat-unfused from the hub"):
+        assert hide_paths(message, paths) == message
+    assert hide_paths(f"{Path.cwd()}/labels/x.txt: empty", paths) == "AKG_LABEL_SETS_DIR/x.txt: empty"
+    assert hide_paths("no checkpoint at ~/ckpt/clap.pt", paths) == "no checkpoint at AKG_CLAP_CHECKPOINT"  # as given
+
+
+def test_an_unforeseen_error_about_an_upload_names_the_clip_as_sent(tmp_path, monkeypatch):
+    """Not an AkgError (a decoder's ValueError naming the staged file): still a 500, with the caller's name."""
+    from fastapi.testclient import TestClient
+
+    from akg.config import Settings
+    from service.app import create_app
+
+    app = create_app(Settings.from_env(overrides={"AKG_HOME": str(tmp_path), "AKG_PASSWORD": "x"}))
+    staged = []
+
+    def tag(kg, clips, **kwargs):
+        staged.append(str(clips[0]))
+        raise ValueError(f"cannot decode {clips[0]} (in {clips[0].parent})")
+
+    monkeypatch.setattr(app.state.service, "kg", lambda: None)  # no graph needed: the library fails first
+    monkeypatch.setattr(akg, "tag", tag)
+    client = TestClient(app, raise_server_exceptions=False)  # no lifespan
+    clip = {"clip": ("my clip.wav", _float_wav([0.1] * 4800), "audio/wav")}
+    message = refused(client.post("/tag", files=clip), 500)
+    assert message.startswith("unexpected ValueError: cannot decode my clip.wav (in upload)"), message
+    assert staged and Path(staged[0]).parent.name not in message
 
 
 # --- faults ----------------------------------------------------------------------------------------

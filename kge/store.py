@@ -20,8 +20,10 @@ as broken and the default model (`latest`) skips it.
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
+import secrets
 import shutil
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -115,8 +117,9 @@ def save(model, config: TrainConfig, entity_to_id: dict, relation_to_id: dict, *
     root = Path(root)
     target = check_new_name(name, root)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{name}.{os.getpid()}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
+    # A fresh hidden name per call (not per process): two saves of one name from two threads must not
+    # write into, or remove, each other's folder.
+    tmp = root / f".{name}.{secrets.token_hex(6)}.partial"
     tmp.mkdir()
     try:
         meta = {"format": FORMAT, "name": name, "created_at": created.isoformat(timespec="seconds"),
@@ -140,7 +143,12 @@ def save(model, config: TrainConfig, entity_to_id: dict, relation_to_id: dict, *
             _write_json(tmp / "metrics.json", metrics)
         if losses:
             _write_loss_curve(tmp, losses, title=f"{name}: training loss")
-        tmp.rename(target)
+        try:
+            tmp.rename(target)
+        except OSError as e:
+            if e.errno in (errno.EEXIST, errno.ENOTEMPTY):  # another run saved this name since the check
+                raise _taken(name, target) from None
+            raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -152,8 +160,12 @@ def check_new_name(name: str, root: Path) -> Path:
     folder_name(name, what="model name", max_length=MAX_NAME)
     target = Path(root) / name
     if target.exists():
-        raise InputError(f"a model named {name!r} exists already ({target}); choose another name")
+        raise _taken(name, target)
     return target
+
+
+def _taken(name: str, target: Path) -> InputError:
+    return InputError(f"a model named {name!r} exists already ({target}); choose another name")
 
 
 def _write_json(path: Path, data) -> None:

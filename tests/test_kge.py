@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -195,6 +196,31 @@ def test_round_trip_and_protection_against_bad_files(slice_graph, models_home, t
         assert torch.allclose(loaded.predict(hrt_batch=batch, target=side), result.model.predict(hrt_batch=batch, target=side))
     with pytest.raises(InputError, match="exists already"):
         store.save(result.model, SMALL, factory.entity_to_id, factory.relation_to_id, root=models_home, name="rt")
+
+    # Two users saving one new name at once (two `akg train --name` or `akg models import` runs): one
+    # model is kept whole, every other save is the same one-line refusal, nothing half-written stays.
+    start, outcomes = threading.Barrier(6), []
+
+    def save_race():
+        start.wait()
+        try:
+            outcomes.append(store.save(result.model, SMALL, factory.entity_to_id, factory.relation_to_id,
+                                       root=models_home, name="race", losses=result.losses))
+        except Exception as e:  # noqa: BLE001 -- the test sorts what each save ended with
+            outcomes.append(e)
+
+    threads = [threading.Thread(target=save_race) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    saved = [o for o in outcomes if isinstance(o, Path)]
+    refused = [o for o in outcomes if not isinstance(o, Path)]
+    assert saved == [models_home / "race"]
+    assert len(refused) == 5 and all(isinstance(e, InputError) and "exists already" in str(e) for e in refused), refused
+    assert sorted(p.name for p in models_home.iterdir()) == ["race", "rt"]
+    assert torch.allclose(store.load(saved[0]).load_model().predict(hrt_batch=batch, target="tail"),
+                          result.model.predict(hrt_batch=batch, target="tail"))
 
     # corrupt weights
     bad = tmp_path / "corrupt"

@@ -16,7 +16,6 @@ it through `server.json` rather than starting another. Layout under AKG_HOME:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib.util
 import json
 import os
@@ -30,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from akg.errors import ConfigError, GraphUnavailable
-from akg.files import write_atomic
+from akg.files import held_lock, write_atomic
 
 MAIN_CLASS = "com.arcadedb.server.ArcadeDBServer"
 USER = "root"      # ArcadeDB's server administrator: the service's own code connects as it
@@ -187,12 +186,8 @@ class EmbeddedServer:
     def _locked(self):
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.home, 0o700)  # the databases and credentials below are the owner's alone
-        with open(self.lock_file, "a+") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        with held_lock(self.lock_file):
+            yield
 
     # -- lifecycle -----------------------------------------------------------------------------
     def ensure_running(self, timeout: float = 120) -> ServerState:

@@ -7,12 +7,26 @@ an `InputError` naming the file, instead of a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import stat
 import tempfile
 from pathlib import Path
 
 from akg.errors import InputError
+
+
+@contextlib.contextmanager
+def held_lock(path: Path):
+    """An exclusive flock on `path` (created if missing) for the block: processes that read, change
+    and write one shared file take turns. The kernel releases it when a process dies, however it dies."""
+    with open(path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def stage(target: Path, data: str | bytes, *, mode: int = 0o644) -> tuple[Path, Path]:

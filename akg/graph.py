@@ -156,16 +156,12 @@ class Graph:
         if self.lock_dir is None:
             yield
             return
-        import fcntl
         from pathlib import Path
 
-        path = Path(self.lock_dir) / f"{name}.lock"
-        with open(path, "a+") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        from akg.files import held_lock
+
+        with held_lock(Path(self.lock_dir) / f"{name}.lock"):
+            yield
 
     def close(self) -> None:
         self.driver.close()

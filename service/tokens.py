@@ -8,18 +8,20 @@ change of its modification time) sees the old list or the new one, never half of
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import re
 import secrets
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from akg.changelog import now_iso
 from akg.errors import ConfigError, InputError
-from akg.files import write_atomic
+from akg.files import held_lock, write_atomic
 
 TOKENS_FILE = "tokens.json"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")  # used with fullmatch (akg.names: `$` lets "\n" through)
@@ -56,29 +58,41 @@ def load(path: Path) -> list[TokenEntry]:
 
 
 def _save(path: Path, entries: list[TokenEntry]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps({"tokens": [e.as_dict() for e in entries]}, indent=2) + "\n", mode=0o600)
+
+
+@contextlib.contextmanager
+def _changing(home: Path) -> Iterator[Path]:
+    """The tokens file, held for a read-change-write: two `akg tokens add` at once would otherwise both
+    read the old list and the second write would drop the first's token, which its user was shown."""
+    try:
+        Path(home).mkdir(parents=True, exist_ok=True)
+        lock = Path(home) / ".tokens.lock"
+        with held_lock(lock):
+            yield tokens_path(home)
+    except OSError as e:
+        raise ConfigError(f"cannot write the tokens under {home}: {e.strerror or e}") from None
 
 
 def add(home: Path, name: str) -> str:
     """Make a token for `name` (the curator it writes as); returns the token, which is not stored."""
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise InputError(f"{name!r} is not a token name: letters, digits, '.', '_', '@' and '-', at most 64")
-    path = tokens_path(home)
-    entries = load(path)
-    if any(e.name == name for e in entries):
-        raise InputError(f"a token named {name!r} exists already: `akg tokens remove {name}` first")
-    token = secrets.token_urlsafe(32)
-    _save(path, [*entries, TokenEntry(name, digest(token), now_iso())])
+    with _changing(home) as path:
+        entries = load(path)
+        if any(e.name == name for e in entries):
+            raise InputError(f"a token named {name!r} exists already: `akg tokens remove {name}` first")
+        token = secrets.token_urlsafe(32)
+        _save(path, [*entries, TokenEntry(name, digest(token), now_iso())])
     return token
 
 
 def remove(home: Path, name: str) -> None:
-    path = tokens_path(home)
-    entries = load(path)
-    if not any(e.name == name for e in entries):
-        raise InputError(f"no token named {name!r} (`akg tokens list` shows them)")
-    _save(path, [e for e in entries if e.name != name])
+    with _changing(home) as path:
+        entries = load(path)
+        if not any(e.name == name for e in entries):
+            raise InputError(f"no token named {name!r} (`akg tokens list` shows them)")
+        _save(path, [e for e in entries if e.name != name])
 
 
 class TokenStore:

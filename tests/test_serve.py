@@ -241,6 +241,33 @@ def test_tokens_are_stored_hashed_and_owner_only(server_env, token, run_cli):
     assert tokens.TokenStore(server_env.home).who(bob) is None
 
 
+def _add_token_at_once(home: str, name: str, start, out) -> None:
+    from service import tokens
+
+    start.wait()
+    out.put((name, tokens.add(Path(home), name)))
+
+
+def test_tokens_added_at_once_are_all_kept(tmp_path):
+    """Eight curators run `akg tokens add` at the same moment: every token shown must work (a lost
+    update would show a token that the file no longer holds: its writes would be refused, 401)."""
+    import multiprocessing
+
+    from service import tokens
+
+    ctx = multiprocessing.get_context("fork")
+    start, out = ctx.Barrier(8), ctx.Queue()
+    procs = [ctx.Process(target=_add_token_at_once, args=(str(tmp_path), f"curator{i}", start, out)) for i in range(8)]
+    for p in procs:
+        p.start()
+    shown = dict(out.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0] * 8
+    store = tokens.TokenStore(tmp_path)
+    assert {name: store.who(token) for name, token in shown.items()} == {f"curator{i}": f"curator{i}" for i in range(8)}
+
+
 def test_binding_beyond_loopback_needs_a_token_or_consent(tmp_path, monkeypatch, run_cli):
     from service.cli import check_binding, is_loopback
 

@@ -818,21 +818,15 @@ def _retrieval_enricher(kg: KnowledgeGraph, spec, *, enrich, granularities, near
                         kge_model: str | None, use_kge: bool):
     """What search and tag link and enrich with (retrieval.session.open_enricher: the entity table, the
     KGE model, each text's facts and embeddings), kept with the graph's warm answers like classify's
-    session: until the graph changes, a stored model's card or the CLAP model changes.
-
-    Lent to one call at a time: its caches are plain ordered dicts, which concurrent calls could evict
-    from under each other once they are full (a KeyError, a 500 in the service). Parallel searches
-    come from the service's worker processes, as for torch and FAISS (docs/decisions.md)."""
+    session: until the graph changes, a stored model's card or the CLAP model changes. Shared by the
+    calls of every thread: the enricher guards its own caches (retrieval.knowledge.Enricher)."""
     from retrieval.session import open_enricher
 
     key = ("retrieval enricher", spec, _stamp(spec.checkpoint or spec.model), enrich, tuple(granularities), nearest,
            min_similarity, kge_model, use_kge, _models_stamp(kg.settings, kge_model) if use_kge else None)
-    enricher, lock = kg._enrichers.get(key, lambda: (
-        open_enricher(kg.graph, kg.settings, _encoder(spec), enrich=enrich, kge_model=kge_model, use_kge=use_kge,
-                      granularities=granularities, nearest=nearest, min_similarity=min_similarity),
-        threading.Lock()))
-    with lock:
-        yield enricher
+    yield kg._enrichers.get(key, lambda: open_enricher(
+        kg.graph, kg.settings, _encoder(spec), enrich=enrich, kge_model=kge_model, use_kge=use_kge,
+        granularities=granularities, nearest=nearest, min_similarity=min_similarity))
 
 
 def search(kg: KnowledgeGraph, text: str | None = None, *, index: str | None = None, clip: str | Path | None = None,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -125,7 +126,12 @@ def named_entities(text: str, table: EntityTable, limit: int = 3) -> list[str]:
 
 
 class Enricher:
-    """Links texts to the AKG and builds their weighted variants; holds the caches a session reuses."""
+    """Links texts to the AKG and builds their weighted variants; holds the caches a session reuses.
+
+    Safe to share between threads (the explorer keeps one for all its sessions; the service's request
+    threads share the one akg.api keeps): its caches are ordered dicts that evict as they fill, so
+    every read-and-change of them runs under one re-entrant lock (expand's steps call embed and facts).
+    Concurrent expansions therefore take turns; parallel searches come from worker processes."""
 
     def __init__(self, graph, encoder, table: EntityTable, *, enrich: EnrichSettings = EnrichSettings(), predictor=None,
                  granularities: Sequence[str] = GRANULARITIES, nearest: int = 2, min_similarity: float = 0.5,
@@ -144,29 +150,35 @@ class Enricher:
         self._texts: OrderedDict[str, np.ndarray] = OrderedDict()
         self._expansions: OrderedDict[str, Expansion] = OrderedDict()
         self._text_cache = text_cache
+        self._lock = threading.RLock()
 
     # -- caches ----------------------------------------------------------------------------------
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Text embeddings, each text embedded once per enricher (an LRU of `text_cache` texts)."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._texts))
-        if missing:
-            for t, e in zip(missing, self.encoder.embed_text(missing)):
-                self._texts[t] = np.asarray(e, np.float32)
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._texts))
+            fresh = dict(zip(missing, (np.asarray(e, np.float32) for e in self.encoder.embed_text(missing)))) \
+                if missing else {}
+            if not texts:
+                dim = self.table.emb.shape[1] if self.table.emb.size else 0
+                return np.zeros((0, dim), np.float32)
+            # Read before evicting: a call with more texts than the cache holds still gets all of them.
+            out = np.stack([fresh[t] if t in fresh else self._texts[t] for t in texts])
+            for t in texts:
+                if t in fresh:
+                    self._texts[t] = fresh[t]
+                self._texts.move_to_end(t)
             while len(self._texts) > self._text_cache:
                 self._texts.popitem(last=False)
-        dim = self.table.emb.shape[1] if self.table.emb.size else None
-        if not texts:
-            return np.zeros((0, dim or 0), np.float32)
-        for t in texts:
-            self._texts.move_to_end(t)
-        return np.stack([self._texts[t] for t in texts])
+            return out
 
     def facts(self, entities: Sequence[str]) -> dict[str, list]:
-        todo = [e for e in entities if e not in self._facts]
-        if todo:
-            self._facts.update(gather_facts(self.graph, todo, self.enrich, self.predictor))
-        return {e: self._facts.get(e, []) for e in entities}
+        with self._lock:
+            todo = [e for e in entities if e not in self._facts]
+            if todo:
+                self._facts.update(gather_facts(self.graph, todo, self.enrich, self.predictor))
+            return {e: self._facts.get(e, []) for e in entities}
 
     # -- linking and variants --------------------------------------------------------------------
 
@@ -206,18 +218,19 @@ class Enricher:
 
     def expand(self, text: str) -> Expansion:
         """The text's links and variants; a text seen before costs a look-up (kept with its embeddings)."""
-        found = self._expansions.get(text)
-        if found is not None:
-            self._expansions.move_to_end(text)
+        with self._lock:
+            found = self._expansions.get(text)
+            if found is not None:
+                self._expansions.move_to_end(text)
+                return found
+            q = self.embed([text])[0]
+            links = self.link(text, q)
+            variants = self.variants(text, links)
+            emb = self.embed([v.text for v in variants]) if variants else np.zeros((0, len(q)), np.float32)
+            found = self._expansions[text] = Expansion(text, q, links, variants, emb)
+            while len(self._expansions) > self._text_cache // 10:
+                self._expansions.popitem(last=False)
             return found
-        q = self.embed([text])[0]
-        links = self.link(text, q)
-        variants = self.variants(text, links)
-        emb = self.embed([v.text for v in variants]) if variants else np.zeros((0, len(q)), np.float32)
-        found = self._expansions[text] = Expansion(text, q, links, variants, emb)
-        while len(self._expansions) > self._text_cache // 10:
-            self._expansions.popitem(last=False)
-        return found
 
 
 @dataclass

@@ -393,6 +393,44 @@ def test_the_explorer_page_searches_and_tags(small_graph, indexed, collection, c
     assert table.set_index("entity").loc["dog", "parents"] == "domestic animal"
 
 
+def test_one_enricher_shared_by_threads(small_graph, clap_dir, server_env):
+    """The explorer keeps one enricher for all its sessions, and the service's threads share the kept
+    one: texts expanded from several threads at once, with caches small enough to evict all the time,
+    give what one thread alone gets (a KeyError or a mixed-up expansion otherwise)."""
+    import threading
+
+    from akg.encoders import EncoderSpec, load_encoder
+    from retrieval.session import open_enricher
+
+    encoder = load_encoder(EncoderSpec(model=str(clap_dir)))
+    texts = [f"{w} {n}" for w in ("dog", "rain", "car horn", "park", "weather", "street") for n in range(6)]
+    alone = open_enricher(small_graph, server_env, encoder, use_kge=False)
+    expected = {t: alone.expand(t) for t in texts}
+    shared = open_enricher(small_graph, server_env, encoder, use_kge=False)
+    shared._text_cache = 12  # an LRU of 12 texts and 1 expansion: nearly every call evicts
+    start, failures = threading.Barrier(4), []
+
+    def work(offset: int) -> None:
+        start.wait()
+        try:
+            for i in range(3 * len(texts)):
+                t = texts[(offset * 7 + i) % len(texts)]
+                got = shared.expand(t)
+                want = expected[t]
+                assert got.text == t and [v.text for v in got.variants] == [v.text for v in want.variants]
+                np.testing.assert_allclose(got.variant_emb, want.variant_emb, atol=1e-5)
+                np.testing.assert_allclose(got.emb, want.emb, atol=1e-5)
+        except BaseException as e:  # noqa: BLE001 -- reported by the main thread
+            failures.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+
+
 def test_vectorised_leave_one_out_equals_classify_s():
     from reasoning.fusion import FusionSettings, leave_one_out
     from retrieval.search import loo_effects

@@ -607,8 +607,8 @@ def test_search_keeps_its_index_and_enricher_until_the_index_changes(service, kg
 
     assert sorted(hits("dog barking")) == sorted(str(folder / f"t{i}.wav") for i in range(2))
     # in this process, the library's: the second search loads neither the index nor the enricher again
-    def enrichers() -> list:  # each kept with the lock that lends it to one call at a time
-        return [enricher for enricher, _lock in kg._enrichers._answers.values()]
+    def enrichers() -> list:
+        return list(kg._enrichers._answers.values())
 
     before = enrichers()  # (earlier tests' searches, with other settings)
     first = akg.search(kg, "dog barking", index="warm", clap=clap_dir, k=10)

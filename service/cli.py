@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 
@@ -38,6 +39,27 @@ def check_binding(host: str, any_tokens: bool, allow_public_reads: bool) -> str 
             if any_tokens else f"listening on {host} with no token: reads only, for anyone who can reach it")
 
 
+def check_listen(host: str, port: int) -> None:
+    """Refuse, in one line and before models load or a graph server starts, an address this machine
+    cannot listen on: the port in use (another `akg serve`?), a name that does not resolve, an address
+    that is not this machine's, a port below 1024 without the right. uvicorn would start the app
+    first and then stop with its own log lines and exit status 3. (Bound with SO_REUSEADDR as uvicorn
+    binds, so a port left in TIME_WAIT by a service just stopped is not taken for one in use.)"""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except (OSError, UnicodeError) as e:
+        raise ConfigError(f"--host {host}: not an address of this machine ({getattr(e, 'strerror', None) or e})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as e:
+            hint = ": another program listens there (another `akg serve`?); choose another --port" \
+                if e.errno == errno.EADDRINUSE else ""
+            raise ConfigError(f"cannot listen on {host} port {port} ({e.strerror or e}){hint}") from None
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; beyond loopback needs a token (or --allow-public-reads).")
@@ -61,6 +83,7 @@ def serve(host: str, port: int, workers: int, allow_public_reads: bool, log_leve
 
     settings = Settings.from_env()
     note = check_binding(host, TokenStore(settings.home).any(), allow_public_reads)
+    check_listen(host, port)
     if note:
         click.echo(f"note: {note}", err=True)
     uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, workers=workers,

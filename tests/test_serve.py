@@ -280,6 +280,29 @@ def test_binding_beyond_loopback_needs_a_token_or_consent(tmp_path, monkeypatch,
     assert check_binding("127.0.0.1", False, False) is None
 
 
+def test_an_address_that_cannot_be_listened_on_is_one_line_before_anything_starts(tmp_path):
+    """A port in use (another service), a host that is not this machine: `akg serve` says so in one
+    line and exits 1 at once, without loading models or starting the embedded graph server."""
+    import socket
+
+    env = {**os.environ, "AKG_HOME": str(tmp_path)}
+    akg_bin = str(Path(sys.executable).with_name("akg"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = subprocess.run([akg_bin, "serve", "--port", str(port)], env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert res.returncode == 1, res.stderr
+    assert res.stderr.count("\n") == 1 and f"port {port}" in res.stderr and "in use" in res.stderr, res.stderr
+    assert not list(tmp_path.iterdir()), "nothing may start (no embedded server, no caches) before the refusal"
+    env_tokens = {**env, "AKG_HOME": str(tmp_path / "with-token")}
+    subprocess.run([akg_bin, "tokens", "add", "ops"], env=env_tokens, capture_output=True, check=True, timeout=60)
+    res = subprocess.run([akg_bin, "serve", "--host", "no-such-host.invalid"], env=env_tokens, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 1 and res.stderr.count("\n") == 1 and "no-such-host.invalid" in res.stderr, res.stderr
+
+
 # --- uploads and limits ----------------------------------------------------------------------------
 
 def test_uploads_and_bodies_over_the_limits_or_of_the_wrong_type_are_refused(service, tmp_path):

@@ -98,9 +98,18 @@ def read_caption_file(path: Path, audio_dir: Path | None = None) -> CaptionFile:
     if layout == "captions":
         at = columns.index("caption")
         out.captions = [Caption(r[at].strip(), -1) for _, r in body if r[at].strip()]
-        if not out.captions:
-            raise InputError("the file lists no captions", file=str(path))
-        return out
+    else:
+        _clips_and_captions(out, columns, body, path, audio_dir)
+    if not out.captions:
+        raise InputError("the file lists no captions" + (f" (no audio found for its {len(out.missing)} clips "
+                         f"in {audio_dir})" if out.missing else ""), file=str(path))
+    return out
+
+
+def _clips_and_captions(out: CaptionFile, columns: list[str], body: list[tuple[int, list[str]]], path: Path,
+                        audio_dir: Path | None) -> None:
+    """The clips of a Clotho or AudioCaps file (`out.layout`) and their captions, into `out`."""
+    layout = out.layout
     clip_of: dict[str, int] = {}
     seen: dict[str, int] = {}   # Clotho file_name or AudioCaps audiocap_id -> the line that gave it
     for line, fields in body:
@@ -134,7 +143,3 @@ def read_caption_file(path: Path, audio_dir: Path | None = None) -> CaptionFile:
             out.clips.append(audio if audio is not None else Path(key))
         if clip_of[key] >= 0:
             out.captions += [Caption(t, clip_of[key]) for t in texts if t]
-    if not out.captions:
-        raise InputError("the file lists no captions" + (f" (no audio found for its {len(out.missing)} clips "
-                         f"in {audio_dir})" if out.missing else ""), file=str(path))
-    return out

@@ -12,7 +12,7 @@ from akg.config import Settings
 from akg.connect import connect
 from reasoning.classify import DEFAULT_MAX_SECONDS
 from reasoning.cli import ENRICH, _specs, encoder_options
-from retrieval.knowledge import GRANULARITIES
+from retrieval.knowledge import GRANULARITIES, MIN_SIMILARITY, NEAREST
 from retrieval.search import DEFAULT_FUSION, DEFAULT_K
 
 
@@ -113,9 +113,9 @@ def index(audio_dir, name, backend, model, checkpoint, fusion, audio_model, devi
 @click.option("--captions", type=click.Path(path_type=Path), help="... against these captions (Clotho, AudioCaps or a caption column).")
 @click.option("--granularity", "granularities", default=",".join(GRANULARITIES), show_default=True,
               help="Variants to use: entity, relation, parent (comma-separated).")
-@click.option("--nearest", type=click.IntRange(min=0), default=2, show_default=True,
+@click.option("--nearest", type=click.IntRange(min=0), default=NEAREST, show_default=True,
               help="Entities linked by text embedding besides the names in the text.")
-@click.option("--min-similarity", type=float, default=0.5, show_default=True, help="Least cosine of such a link.")
+@click.option("--min-similarity", type=float, default=MIN_SIMILARITY, show_default=True, help="Least cosine of such a link.")
 @encoder_options
 @knowledge_options
 def search(text, index_name, clip, captions, granularities, nearest, min_similarity, backend, model, checkpoint, fusion, audio_model, device,

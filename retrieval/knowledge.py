@@ -38,6 +38,8 @@ import numpy as np
 from reasoning.prompts import EnrichSettings, gather_facts
 
 GRANULARITIES = ("entity", "relation", "parent")
+NEAREST = 2            # entities linked by name embedding besides those named in the text
+MIN_SIMILARITY = 0.5   # the least cosine of such a link
 TAXONOMY = ("has parent", "is a type of")
 MAX_NGRAM = 4
 _WORDS = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
@@ -134,7 +136,8 @@ class Enricher:
     Concurrent expansions therefore take turns; parallel searches come from worker processes."""
 
     def __init__(self, graph, encoder, table: EntityTable, *, enrich: EnrichSettings = EnrichSettings(), predictor=None,
-                 granularities: Sequence[str] = GRANULARITIES, nearest: int = 2, min_similarity: float = 0.5,
+                 granularities: Sequence[str] = GRANULARITIES, nearest: int = NEAREST,
+                 min_similarity: float = MIN_SIMILARITY,
                  max_named: int = 3, max_variants: int = 32, text_cache: int = 100_000):
         from akg.errors import InputError
 

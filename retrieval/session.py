@@ -6,12 +6,12 @@ from collections.abc import Sequence
 
 from akg.config import Settings
 from reasoning.prompts import EnrichSettings
-from retrieval.knowledge import GRANULARITIES, Enricher, entity_table
+from retrieval.knowledge import GRANULARITIES, MIN_SIMILARITY, NEAREST, Enricher, entity_table
 
 
 def open_enricher(graph, settings: Settings, encoder, *, enrich: EnrichSettings = EnrichSettings(),
                   kge_model: str | None = None, use_kge: bool = True, granularities: Sequence[str] = GRANULARITIES,
-                  nearest: int = 2, min_similarity: float = 0.5) -> Enricher:
+                  nearest: int = NEAREST, min_similarity: float = MIN_SIMILARITY) -> Enricher:
     """An enricher over the graph as it is now (its version keys the entity table's cache)."""
     from akg.graph_state import graph_version
     from reasoning.workflows import cache_root, load_predictor

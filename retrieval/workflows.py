@@ -11,7 +11,7 @@ from akg.errors import InputError
 from reasoning.classify import DEFAULT_MAX_SECONDS
 from reasoning.fusion import FusionSettings
 from reasoning.prompts import EnrichSettings
-from retrieval.knowledge import GRANULARITIES
+from retrieval.knowledge import GRANULARITIES, MIN_SIMILARITY, NEAREST
 from retrieval.search import DEFAULT_FUSION, DEFAULT_K
 
 
@@ -61,7 +61,7 @@ def search(graph, settings: Settings, encoder, *, text: str | None = None, index
            clip: Path | None = None, captions: Path | Sequence[str] | None = None, k: int = DEFAULT_K,
            fusion: FusionSettings = DEFAULT_FUSION, enrich: EnrichSettings = EnrichSettings(),
            granularities: Sequence[str] = GRANULARITIES, kge_model: str | None = None, use_kge: bool = True,
-           nearest: int = 2, min_similarity: float = 0.5, max_seconds: float = DEFAULT_MAX_SECONDS,
+           nearest: int = NEAREST, min_similarity: float = MIN_SIMILARITY, max_seconds: float = DEFAULT_MAX_SECONDS,
            load: Callable | None = None, enricher: Callable | None = None) -> dict:
     """Text to audio over an index (`text`, `index`) or audio to text over captions (`clip`, `captions`).
 
@@ -107,7 +107,7 @@ def tag(graph, settings: Settings, encoder, clips: Sequence[Path], *, k: int = D
     cache = AudioEmbeddingCache(cache_root(settings) / "audio", encoder.identity)
     outcomes = embed_clips(encoder, [Path(c) for c in clips], cache, max_seconds=max_seconds)
     out = []
-    with lend(granularities=GRANULARITIES, nearest=2, min_similarity=0.5) as e:
+    with lend(granularities=GRANULARITIES, nearest=NEAREST, min_similarity=MIN_SIMILARITY) as e:
         for o in outcomes:
             if o.error:
                 out.append({"clip": o.path, "error": o.error})
